@@ -1,0 +1,171 @@
+"""nas.search end to end on real Optuna studies (SQLite), synthetic data and the tiny space."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import optuna
+import pandas as pd
+import pytest
+
+from conftest import TINY_SPACE
+from latency import load_lut
+from nas.budget import parse_budget
+from nas.evaluations import all_evaluations
+from nas.objective import Objective
+from nas.proxy import QUICK, train_proxy
+from nas.search import main
+from space import arch_id, load_space
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def budget_ms(tiny_lut_path) -> float:
+    """A budget near the middle of the tiny space's predicted latencies: some candidates fit."""
+    lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
+    rng = random.Random(0)
+    latencies = sorted(lut.predict(space.sample(rng)) for _ in range(200))
+    return round(latencies[len(latencies) // 2], 6)  # round-trips exactly through f"{budget_ms}ms"
+
+
+def _args(tmp_path, lut, budget_ms, *extra):
+    return ["--budget", f"{budget_ms}ms", "--lut", str(lut), "--space", str(TINY_SPACE), "--data", "synthetic",
+            "--quick", "--threads", "1", "--results", str(tmp_path), "--study", "t", *extra]
+
+
+@pytest.mark.parametrize("text,ms", [("30ms", 30.0), ("0.03s", 30.0), ("30000us", 30.0), (" 12.5 ms", 12.5)])
+def test_budget_strings(text, ms):
+    assert parse_budget(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("text", ["30", "30 sec", "-3ms", "0ms", "fast", ""])
+def test_bad_budget_strings(text):
+    with pytest.raises(ValueError, match="budget"):
+        parse_budget(text)
+
+
+def test_search_writes_every_output(tmp_path, tiny_lut_path, budget_ms, capsys):
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6")) == 0
+    out = capsys.readouterr().out
+    assert "trial" in out and "ETA" in out
+    folder = tmp_path / "t"
+    trials = pd.read_csv(folder / "trials.csv")
+    evaluated = trials[trials["status"].isin(["trained", "cached", "pruned"])]
+    assert len(evaluated) >= 6
+    # Infeasible candidates end at once: no training, no accuracy, no cached evaluation.
+    infeasible = trials[trials["status"] == "infeasible"]
+    assert (infeasible["latency_ms"] > budget_ms).all()
+    assert (infeasible["epoch_accuracies"] == "[]").all()
+    assert (trials[trials["status"].isin(["trained", "cached"])]["latency_ms"] <= budget_ms).all()
+    pareto = pd.read_csv(folder / "pareto.csv")
+    assert not pareto.empty and pareto["latency_ms"].is_monotonic_increasing and pareto["accuracy"].is_monotonic_increasing
+    best = json.loads((folder / "best.json").read_text())
+    assert best["latency_ms"] <= budget_ms and best["proxy_accuracy"] == trials["accuracy"].max()
+    session = ort.InferenceSession(str(folder / "best.onnx"), providers=["CPUExecutionProvider"])
+    resolution = load_space(TINY_SPACE).resolution
+    assert session.run(None, {"input": np.zeros((1, 3, resolution, resolution), np.float32)})[0].shape == (1, 10)
+    assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"budget: {budget_ms:g} ms" in (folder / "summary.md").read_text()
+    # Rerunning the same command resumes: nothing is lost, nothing is trained again.
+    before = len(trials)
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6")) == 0
+    assert "already has" in capsys.readouterr().out
+    assert len(pd.read_csv(folder / "trials.csv")) == before
+
+
+def test_duplicates_are_not_trained_again(tmp_path, tiny_lut_path, budget_ms):
+    space, lut = load_space(TINY_SPACE), load_lut(tiny_lut_path)
+    rng = random.Random(1)
+    while True:
+        params, config = space.sample_params(rng)
+        if lut.predict(config) <= budget_ms:
+            break
+    trained = []
+
+    def train(cfg, report):
+        trained.append(arch_id(cfg))
+        result = train_proxy(cfg, dataclasses.replace(QUICK, data="synthetic", threads=1), report)
+        return result.accuracy, list(result.val_accuracies), result.train_seconds
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id="p", train=train)
+    for _ in range(3):
+        study.enqueue_trial(params)
+    study.optimize(objective, n_trials=3)
+    assert trained == [arch_id(config)]
+    statuses = [t.user_attrs["status"] for t in study.trials]
+    assert statuses == ["trained", "cached", "cached"]
+    assert len({t.value for t in study.trials}) == 1
+    assert list(all_evaluations(study, "p")) == [arch_id(config)]
+
+
+def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms):
+    args = _args(tmp_path, tiny_lut_path, budget_ms, "--trials", "40", "--heartbeat-seconds", "1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "nas.search", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = tmp_path / "t" / "study.db"
+    deadline = time.monotonic() + 240
+    done = []
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as connection:
+                    done = connection.execute("select number from trials where state = 'COMPLETE'").fetchall()
+            except sqlite3.OperationalError:
+                continue
+            if len(done) >= 3:
+                break
+    assert process.poll() is None, process.stderr.read().decode()[-2000:]
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    storage = f"sqlite:///{db}"
+    before = {t.number: t for t in optuna.load_study(study_name="t", storage=storage).trials}
+    finished_before = {n for n, t in before.items() if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(finished_before) >= 3
+    time.sleep(3.5)  # past the grace period of a 1 s heartbeat: the interrupted trial is stale
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "8", "--heartbeat-seconds", "1")) == 0
+    after = {t.number: t for t in optuna.load_study(study_name="t", storage=storage).trials}
+    for number in finished_before:  # every finished trial is intact
+        assert after[number].state == optuna.trial.TrialState.COMPLETE
+        assert after[number].values == before[number].values
+    interrupted = [n for n, t in before.items() if t.state == optuna.trial.TrialState.RUNNING]
+    for number in interrupted:  # never counted as done
+        assert after[number].state == optuna.trial.TrialState.FAIL
+    assert not any(t.state == optuna.trial.TrialState.RUNNING for t in after.values())
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err
+
+
+def test_bad_inputs(tmp_path, tiny_lut_path, capsys):
+    assert "budget" in _error(capsys, ["--budget", "fast", "--lut", str(tiny_lut_path)])
+    assert "fastest architecture" in _error(capsys, _args(tmp_path, tiny_lut_path, 0.001))
+    assert "LUT" in _error(capsys, _args(tmp_path, tmp_path / "missing.json", 1.0))
+    other_space = ROOT / "space" / "repghost.yaml"
+    assert "another space" in _error(capsys, ["--budget", "1ms", "--lut", str(tiny_lut_path), "--space", str(other_space)])
+    missing_data = _args(tmp_path, tiny_lut_path, 1.0) + ["--data", "imagefolder:/nonexistent/folder"]
+    assert "nonexistent" in _error(capsys, missing_data)
+    assert "--trials" in _error(capsys, _args(tmp_path, tiny_lut_path, 1.0, "--trials", "0"))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, tiny_lut_path, budget_ms, capsys):
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
+    err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms * 1.5, "--trials", "1", "--no-baselines"))
+    assert "other settings" in err and "budget_ms" in err
