@@ -180,6 +180,7 @@ def check_space_matches(lut: LUT, space: SearchSpace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress lines say what happens
     budget_ms = parse_budget(args.budget)
     if args.trials < 1:
         raise ValueError(f"--trials must be at least 1, got {args.trials}")
@@ -218,7 +219,6 @@ def run(args: argparse.Namespace) -> int:
     objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, multi_objective=args.multi_objective)
     done_before = count_evaluated(study)
     if done_before < args.trials:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         progress = Progress(args.trials, done_before, budget_ms)
         cap = args.max_trials if args.max_trials is not None else 20 * args.trials
         study.optimize(objective, n_trials=cap, callbacks=[progress], gc_after_trial=False)
