@@ -1,0 +1,70 @@
+"""The paper-phone calibration: fits what it should, leaves points out honestly, labels its LUT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latency import load_lut
+from latency.paper_phone import Calibration, _fit, leave_one_out, main, reference_points
+from repghost import ghostnet_config, repghostnet_config
+from space import load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _networks(rng: np.random.Generator, n: int) -> list[list[tuple[str, float]]]:
+    """Networks made of a few parts of each kind with random host costs."""
+    return [
+        [("stem:x", rng.uniform(0.1, 0.5)), ("head:x", rng.uniform(0.2, 1.0))]
+        + [(f"block:reparam-{i}", rng.uniform(0.1, 2.0)) for i in range(rng.integers(3, 8))]
+        + [(f"block:concat-{i}", rng.uniform(0.1, 2.0)) for i in range(rng.integers(0, 4))]
+        for _ in range(n)
+    ]
+
+
+def test_per_kind_fit_recovers_a_known_calibration():
+    truth = Calibration("per-kind", {"reparam": 3.0, "concat": 5.0, "other": 2.0}, 1.0, 1.5)
+    parts = _networks(np.random.default_rng(0), 10)
+    published = np.array([truth.predict(p) for p in parts])
+    fitted = _fit("per-kind", parts, published)
+    for kind, value in truth.scale.items():
+        assert fitted.scale[kind] == pytest.approx(value, rel=1e-6)
+    assert fitted.offset_ms == pytest.approx(1.5, rel=1e-6)
+    np.testing.assert_allclose(leave_one_out("per-kind", parts, published), published, rtol=1e-6)
+
+
+def test_leave_one_out_does_not_see_the_point_it_predicts():
+    truth = Calibration("scale", {"reparam": 4.0, "concat": 4.0, "other": 4.0}, 1.0, 2.0)
+    parts = _networks(np.random.default_rng(1), 9)
+    published = np.array([truth.predict(p) for p in parts])
+    published[4] *= 1.5  # one point the calibration cannot explain
+    in_sample = _fit("scale", parts, published).predict(parts[4])
+    held_out = leave_one_out("scale", parts, published)[4]
+    assert abs(held_out / published[4] - 1) > abs(in_sample / published[4] - 1)
+
+
+def test_reference_points_are_the_published_ten():
+    points = reference_points()
+    assert [p.name for p in points][-2:] == ["GhostNet 0.5x", "GhostNet 1.0x"]
+    assert points[0].config == repghostnet_config(0.5) and points[0].published_ms == 25.1
+    assert points[-1].config == ghostnet_config(1.0) and points[-1].published_ms == 75
+
+
+def test_base_without_the_reference_networks_is_a_clear_error(tiny_lut_path, tmp_path, capsys):
+    assert main(["--base", str(tiny_lut_path), "--out", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: LUT") and "has no entry for" in err and err.count("\n") == 1
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_shipped_paper_phone_lut_is_labelled_and_covers_the_default_space():
+    lut = load_lut(ROOT / "results" / "lut" / "paper-phone.json")
+    assert lut.estimated and lut.fingerprint["device"] == "paper-phone"
+    assert lut.fingerprint["space_hash"] == load_space().file_hash()
+    assert lut.fingerprint["base_lut"] == "results/lut/host-ort-t1.json"
+    space = load_space()
+    assert len(lut) == len(space.parts())
+    assert 0 < lut.predict(repghostnet_config(0.5)) < lut.predict(repghostnet_config(2.0))
