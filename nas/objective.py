@@ -39,6 +39,7 @@ class Objective:
     Single objective: returns proxy accuracy; the latency constraint (predicted minus budget,
     feasible when <= 0) is set on every trial, and an infeasible candidate returns 0.0 at once.
     Multi-objective: returns (accuracy, latency_ms) for feasible candidates, same constraint.
+    ``epochs`` is the proxy's epoch count: the pruner is asked after every epoch but the last.
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class Objective:
         budget_ms: float,
         proxy_id: str,
         train: Trainer,
+        epochs: int,
         multi_objective: bool = False,
     ) -> None:
         self.space = space
@@ -56,6 +58,7 @@ class Objective:
         self.budget_ms = budget_ms
         self.proxy_id = proxy_id
         self.train = train
+        self.epochs = epochs
         self.multi_objective = multi_objective
 
     def _result(self, accuracy: float, latency_ms: float) -> Any:
@@ -87,8 +90,8 @@ class Objective:
 
         def report(epoch: int, accuracy: float) -> None:
             trial.set_user_attr("epoch_accuracies", [*trial.user_attrs.get("epoch_accuracies", []), accuracy])
-            if self.multi_objective:
-                return  # Optuna does not prune multi-objective studies
+            if self.multi_objective or epoch >= self.epochs:
+                return  # Optuna does not prune multi-objective studies; pruning after the last epoch saves nothing and loses a result
             trial.report(accuracy, epoch)
             if trial.should_prune():
                 trial.set_user_attr("status", "pruned")

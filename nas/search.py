@@ -171,6 +171,16 @@ def lut_info(lut: LUT) -> dict[str, Any]:
     }
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as outputs show it: relative to the project when inside it, so that studies and
+    summaries read the same on every clone."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(resolved)
+
+
 def check_space_matches(lut: LUT, space: SearchSpace) -> None:
     if lut.fingerprint.get("space_hash") != space.file_hash():
         raise ValueError(
@@ -199,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {
         "study": name,
         "budget_ms": budget_ms,
-        "lut": str(Path(args.lut)),
+        "lut": shown_path(args.lut),
         "lut_fingerprint": {k: lut.fingerprint.get(k) for k in ("device", "cpu_model", "engine", "engine_version", "threads", "date")},
-        "space": str(space.path),
+        "space": shown_path(space.path),
         "space_sha256": space.file_hash(),
         "resolution": space.resolution,
         "proxy_id": proxy.proxy_id(),
@@ -216,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"study {name}: budget {budget_ms:g} ms{estimated} on {info['device']} ({info['engine']}); fastest architecture of the space {fastest_ms:.2f} ms; proxy {proxy_summary(proxy)}", flush=True)
     baselines = [] if args.no_baselines else evaluate_baselines(study, space=space, predict_ms=lut.predict, proxy_id=proxy.proxy_id(), train=train)
     enqueue_feasible(study, space, baselines, budget_ms)
-    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, multi_objective=args.multi_objective)
+    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs, multi_objective=args.multi_objective)
     done_before = count_evaluated(study)
     if done_before < args.trials:
         progress = Progress(args.trials, done_before, budget_ms)

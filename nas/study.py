@@ -11,6 +11,9 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 PRUNERS = ("median", "hyperband", "none")
+# Where the LUT and space files live may differ between workers; their content is compared
+# through the space hash and the LUT fingerprint.
+LOCATION_SETTINGS = ("lut", "space")
 
 
 def default_storage_url(study_dir: Path) -> str:
@@ -65,8 +68,14 @@ def open_study(
     if saved is None:
         study.set_user_attr("settings", settings)
     else:
-        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        compared = (set(saved) | set(settings)) - set(LOCATION_SETTINGS)
+        changed = sorted(k for k in compared if saved.get(k) != settings.get(k))
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {settings.get(k)!r}" for k in changed)
             raise ValueError(f"study {name!r} was started with other settings ({details}): rerun with the same ones or pick another --study")
+    # A trial whose worker was killed is failed (and queued again) now, not only when this run
+    # starts a trial: a rerun that merely writes outputs must not leave it RUNNING.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     return study

@@ -100,7 +100,7 @@ def test_duplicates_are_not_trained_again(tmp_path, tiny_lut_path, budget_ms):
         return result.accuracy, list(result.val_accuracies), result.train_seconds
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
-    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id="p", train=train)
+    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id="p", train=train, epochs=QUICK.epochs)
     for _ in range(3):
         study.enqueue_trial(params)
     study.optimize(objective, n_trials=3)
@@ -109,6 +109,32 @@ def test_duplicates_are_not_trained_again(tmp_path, tiny_lut_path, budget_ms):
     assert statuses == ["trained", "cached", "cached"]
     assert len({t.value for t in study.trials}) == 1
     assert list(all_evaluations(study, "p")) == [arch_id(config)]
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_pruner_stops_early_epochs_but_never_after_the_last(tmp_path, tiny_lut_path, budget_ms, epochs):
+    """A pruner that prunes everything (accuracy must exceed 1) stops a 2-epoch run after epoch 1
+    and leaves a 1-epoch run alone: after the last epoch there is nothing left to save."""
+    space, lut = load_space(TINY_SPACE), load_lut(tiny_lut_path)
+    rng = random.Random(2)
+    while True:
+        params, config = space.sample_params(rng)
+        if lut.predict(config) <= budget_ms:
+            break
+    proxy = dataclasses.replace(QUICK, data="synthetic", threads=1, epochs=epochs)
+
+    def train(cfg, report):
+        result = train_proxy(cfg, proxy, report)
+        return result.accuracy, list(result.val_accuracies), result.train_seconds
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.0 + 1e-9))
+    study.enqueue_trial(params)
+    study.optimize(Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id="p", train=train, epochs=epochs), n_trials=1)
+    trial = study.trials[0]
+    if epochs == 2:
+        assert (trial.state, trial.user_attrs["status"], len(trial.user_attrs["epoch_accuracies"])) == (optuna.trial.TrialState.PRUNED, "pruned", 1)
+    else:
+        assert (trial.state, trial.user_attrs["status"]) == (optuna.trial.TrialState.COMPLETE, "trained")
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms):
