@@ -288,6 +288,31 @@ def _stdout_to_stderr():
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _native_output_captured():
+    """Collect what native code prints (to stdout and stderr) instead of showing it: MNN's
+    converter logs a dozen lines per model, which would bury a build's progress. Yields a list
+    that holds the captured lines once the block has run (shown only when a conversion fails)."""
+    lines: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _flush_c_stdio()
+    saved = (os.dup(1), os.dup(2))
+    with tempfile.TemporaryFile(mode="w+") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            _flush_c_stdio()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            log.seek(0)
+            lines.extend(log.read().splitlines())
+
+
 class MnnEngine(Engine):
     """MNN, the engine the RepGhost paper timed with: the ONNX file is converted by MNN's own
     converter (in a temporary folder, untimed), then run by an Interpreter session on the CPU
@@ -314,7 +339,7 @@ class MnnEngine(Engine):
         if precision not in self.PRECISIONS:
             raise ValueError(f"engine 'mnn' precision must be one of {list(self.PRECISIONS)}, got {precision!r}")
         self.precision = precision
-        with _stdout_to_stderr():
+        with _native_output_captured():  # MNN prints the CPU's features on import
             self._mnn = _import_engine("MNN", "mnn", "pip install MNN")
             self._tools = _import_engine("_tools", "mnn", "its converter ships with the MNN wheel: pip install MNN")
 
@@ -336,13 +361,15 @@ class MnnEngine(Engine):
         folder = tempfile.mkdtemp(prefix="mnn-")
         model = os.path.join(folder, "model.mnn")
         try:
-            with _stdout_to_stderr():
+            with _native_output_captured() as log:
                 converted = self._tools.mnnconvert(
                     ["mnnconvert", "-f", "ONNX", "--modelFile", onnx_path, "--MNNModel", model, "--bizCode", "repghost-nas",
                      "--optimizeLevel", str(self.CONVERTER_LEVELS[self.opt_level])]
                 )
-                if not converted or not os.path.isfile(model):
-                    raise ValueError(f"MNN's converter could not convert {onnx_path} (its log is on stderr)")
+            if not converted or not os.path.isfile(model):
+                tail = " | ".join(line.strip() for line in log[-5:] if line.strip())
+                raise ValueError(f"MNN's converter could not convert {onnx_path}: {tail or 'no log'}")
+            with _stdout_to_stderr():
                 interpreter = mnn.Interpreter(model)
                 session = interpreter.createSession(
                     {"backend": "CPU", "numThread": self.threads, "precision": self.PRECISIONS[self.precision]}

@@ -99,17 +99,19 @@ def fit_correction(data: dict[str, Any], resolution: int) -> dict[str, Any]:
     """The correction to store in the LUT, with how it was obtained and how well it fits."""
     overhead = float(data.get("overhead", {}).get("session_call_ms", 0.0))
     points = calibration_points(data, resolution)
-    if len(points) < 4:
+    # A model is fitted only with more than two networks per coefficient.
+    candidates = [_evaluate(model, points, overhead) for model in MODELS if len(points) > 2 * len(MODELS[model])]
+    if not candidates:
+        needed = 2 * min(len(names) for names in MODELS.values()) + 1
         return {
             "model": "none",
             "scale": 1.0,
             "offset_ms": overhead,
             "how": (
-                f"{len(points)} calibration networks (fewer than 4): no fit; sum of entries less their "
+                f"{len(points)} calibration networks (a fit needs {needed}): no fit; sum of entries less their "
                 "session-call cost, plus one session call"
             ),
         }
-    candidates = [_evaluate(model, points, overhead) for model in MODELS if len(points) > 2 * len(MODELS[model])]
     # The simplest model (MODELS order) whose leave-one-out error is within 10 % of the best:
     # an extra term must earn its place, not fit the noise of a busy machine.
     lowest = min(c["fit"]["leave_one_out_mean_abs_err_pct"] for c in candidates)

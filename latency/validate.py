@@ -166,6 +166,23 @@ def error_stats(frame: pd.DataFrame) -> dict[str, Any]:
     return result
 
 
+def repeatability(frame: pd.DataFrame) -> dict[str, Any]:
+    """How well the measurement agrees with itself: per network, the spread of its round medians
+    around their median. No prediction can match a measurement more closely than the
+    measurement repeats, so this bounds what the error figures can show on this device."""
+    rounds = [np.array(text.split(), dtype=float) for text in frame["round_medians_ms"]]
+    rounds = [r for r in rounds if len(r) >= 2]
+    if not rounds:
+        return {}
+    worst = np.array([np.max(np.abs(r / np.median(r) - 1.0)) for r in rounds]) * 100.0
+    return {
+        "n": len(rounds),
+        "rounds_within_5pct_of_median": float(np.mean(worst <= 5.0)),
+        "rounds_within_10pct_of_median": float(np.mean(worst <= 10.0)),
+        "median_max_over_min": float(np.median([r.max() / r.min() for r in rounds])),
+    }
+
+
 def summarize(frame: pd.DataFrame) -> dict[str, Any]:
     """Stats over random architectures, over all, and per quartile of measured latency
     (random architectures; q1 is the fastest)."""
@@ -234,7 +251,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lut", required=True, help="LUT file to validate")
     parser.add_argument("--n", type=int, default=100, help="random architectures")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling and of the measuring order")
-    parser.add_argument("--rounds", type=int, default=2, help="measurements per network, in shuffled rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per network, in shuffled rounds (the median is kept)")
     parser.add_argument("--space", default=None, help="space file (default: the one in the LUT's fingerprint)")
     parser.add_argument("--device", default=None, help="device (default: the LUT's)")
     parser.add_argument("--remote", default=None, help="user@host[:port] for a device measured over SSH")
@@ -294,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "drift": drift,
         "correction": {k: v for k, v in (lut.data.get("correction") or {}).items() if k != "candidates"},
         "summary": summary,
+        "repeatability": repeatability(frame),
     }
     frame.to_csv(paths["csv"], index=False)
     paths["json"].write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
@@ -306,6 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     render_plot(frame, paths["png"], title)
     for name, stats_row in summary.items():
         print(f"{name:24s} {_format(stats_row)}")
+    if report["repeatability"]:
+        again = report["repeatability"]
+        print(
+            f"repeatability: every round of a network within 5 % of its median for {again['rounds_within_5pct_of_median']:.0%} "
+            f"of networks, within 10 % for {again['rounds_within_10pct_of_median']:.0%}; median max/min of rounds "
+            f"{again['median_max_over_min']:.3f} (errors cannot be reliably smaller than this)"
+        )
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     if drift:
         print(f"reference part {drift['reference_key']}: {drift['reference_now_ms']:.4f} ms now vs {drift['reference_build_ms']:.4f} ms at build ({drift['now_over_build']:.3f}x)")

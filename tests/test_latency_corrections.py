@@ -89,10 +89,17 @@ def test_fit_ignores_one_network_slowed_by_a_busy_moment():
     assert correction["scale"] == pytest.approx(1.2, rel=0.03)
 
 
-def test_too_few_networks_means_no_fit():
-    data = synthetic_lut(lambda s, w: 2 * s, n_nets=2)
+@pytest.mark.parametrize("n_nets", [2, 4])
+def test_too_few_networks_means_no_fit(n_nets):
+    data = synthetic_lut(lambda s, w: 2 * s, n_nets=n_nets)
     correction = fit_correction(data, 64)
     assert correction["model"] == "none" and correction["scale"] == 1.0 and correction["offset_ms"] == SESSION_CALL_MS
+    assert f"{n_nets} calibration networks (a fit needs 5)" in correction["how"]
+
+
+def test_five_networks_fit_the_affine_law():
+    correction = fit_correction(synthetic_lut(lambda s, w: 1.2 * s + 0.5, n_nets=5), 64)
+    assert correction["model"] == "affine" and correction["scale"] == pytest.approx(1.2, rel=1e-3)
 
 
 def test_package_does_not_import_its_tools():

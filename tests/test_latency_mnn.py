@@ -78,7 +78,8 @@ def test_mnn_settings_are_explicit():
 
 
 def test_agent_script_with_mnn_prints_json_only(tmp_path):
-    """MNN's native code prints to stdout; the copied agent must keep stdout to JSON lines."""
+    """MNN's native code prints to stdout; the copied agent must keep stdout to JSON lines (and
+    the converter's log of every model out of the user's terminal)."""
     shutil.copy(AGENT_FILE, tmp_path / "agent.py")
     block, in_chs, size = BLOCKS["reparam"]
     spec = repghost.BlockSpec(block.deploy_key(in_chs), in_chs, size)
@@ -94,7 +95,7 @@ def test_agent_script_with_mnn_prints_json_only(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["key"] for line in lines] == ["a", "b"] and all(line["meta"]["engine"] == "mnn" for line in lines)
-    assert "Converted Success" in result.stderr  # MNN's own log went to stderr
+    assert "Converted" not in result.stdout + result.stderr  # MNN's conversion log is kept out of sight
 
     command = [sys.executable, "-I", "agent.py", "--fingerprint", "--engine", "mnn", "--engine-settings", '{"precision": "fp16"}']
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
@@ -124,3 +125,11 @@ def test_mnn_lut_builds_and_validates(tmp_path, capsys):
     report = json.loads(out.with_name("tiny-mnn.validation.json").read_text())
     assert report["summary"]["random"]["n"] == 3
     assert np.isfinite(report["summary"]["random"]["mean_abs_err_pct"])
+
+
+def test_a_model_mnn_cannot_convert_is_a_one_line_error_with_the_converters_reason(tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_text("this is not an ONNX model")
+    with pytest.raises(ValueError, match=r"MNN's converter could not convert .*broken\.onnx: .*(?i:onnx model)") as raised:
+        get_engine("mnn").measure(str(broken), (1, 3, 8, 8))
+    assert "\n" not in str(raised.value)
