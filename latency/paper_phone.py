@@ -6,7 +6,12 @@ entry of the estimated LUT stays a measured host cost of its part, transformed b
 of a few parameters fitted on those ten points, so that SE, kernel, width and concat choices keep
 their measured relative costs. Every figure that comes out of it is an estimate, and says so.
 
-    python -m latency.paper_phone --base results/lut/host-ort-t1.json --out results/lut/paper-phone.json
+    python -m latency.paper_phone --base results/lut/host-mnn-t1.json \
+        --compare ort=results/lut/host-ort-t1.json --out results/lut/paper-phone.json
+
+The paper timed with MNN, and MNN-measured host entries transfer better than ONNX Runtime ones
+(``paper-phone.loo.json`` has the leave-one-out table of both); ``--compare`` judges another
+base, which needs entries only for the ten networks (``space/paper_reference.yaml``'s LUT).
 """
 
 from __future__ import annotations
