@@ -29,10 +29,10 @@ from nas.evaluations import PREFIX  # noqa: E402
 from nas.study import PRUNERS, make_pruner  # noqa: E402
 
 
-def load_curves(storage: str, study_name: str | None) -> list[tuple[float, ...]]:
-    """Full learning curves (one per architecture) of every study in ``storage`` (or one)."""
+def load_curves(storage: str, study_name: str | None, curves: dict[str, tuple[float, ...]]) -> None:
+    """Add to ``curves`` the full learning curves of every study in ``storage`` (or of one),
+    one per (proxy settings, architecture): a candidate seen in two studies counts once."""
     names = [study_name] if study_name else [s.study_name for s in optuna.get_all_study_summaries(storage)]
-    curves: dict[str, tuple[float, ...]] = {}
     for name in names:
         study = optuna.load_study(study_name=name, storage=storage)
         epochs = max((len(v["epoch_accuracies"]) for k, v in study.user_attrs.items() if k.startswith(PREFIX + ":")), default=0)
@@ -42,8 +42,8 @@ def load_curves(storage: str, study_name: str | None) -> list[tuple[float, ...]]
         for trial in study.get_trials(deepcopy=False):
             accuracies = trial.user_attrs.get("epoch_accuracies", [])
             if epochs and len(accuracies) == epochs:
-                curves.setdefault(f"{name}:{trial.user_attrs.get('arch_id')}", tuple(accuracies))
-    return list(curves.values())
+                key = f"{PREFIX}:{trial.user_attrs.get('proxy_id')}:{trial.user_attrs.get('arch_id')}"
+                curves.setdefault(key, tuple(accuracies))
 
 
 def replay(curves: list[tuple[float, ...]], pruner: str, seed: int, shares: tuple[float, ...]) -> tuple[float, bool, float, list[float]]:
@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=300, help="random orders replayed per pruner")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    curves = [c for url in args.storage for c in load_curves(url, args.study)]
+    found: dict[str, tuple[float, ...]] = {}
+    for url in args.storage:
+        load_curves(url, args.study, found)
+    curves = list(found.values())
     if len(curves) < 5:
         print(f"error: found {len(curves)} full learning curves; a replay needs at least 5 (run a search first)", file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """The Optuna objective: space -> architecture -> predicted latency (cheap, first) -> proxy
-accuracy (expensive, only for feasible candidates not evaluated before)."""
+accuracy (expensive, only for feasible candidates not evaluated before, and never by two
+workers at once: see ``nas.coordination``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import optuna
 from repghost import NetConfig, build, count
 from space import SearchSpace, arch_id
 
+from .coordination import WORKER_ATTR, earlier_trials, slots_taken, wait_for_claims, worker_name
 from .evaluations import Evaluation, lookup, store
 
 # train(config, report) -> (final accuracy, per-epoch accuracies, seconds); report(epoch, accuracy)
@@ -40,6 +42,9 @@ class Objective:
     feasible when <= 0) is set on every trial, and an infeasible candidate returns 0.0 at once.
     Multi-objective: returns (accuracy, latency_ms) for feasible candidates, same constraint.
     ``epochs`` is the proxy's epoch count: the pruner is asked after every epoch but the last.
+    ``target``: evaluations wanted in the study; with several workers, a feasible trial that
+    finds them all taken by earlier trials is ended as ``surplus`` (pruned, not counted) and its
+    worker stops.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class Objective:
         train: Trainer,
         epochs: int,
         multi_objective: bool = False,
+        target: int | None = None,
     ) -> None:
         self.space = space
         self.predict_ms = predict_ms
@@ -60,20 +66,22 @@ class Objective:
         self.train = train
         self.epochs = epochs
         self.multi_objective = multi_objective
+        self.target = target
 
     def _result(self, accuracy: float, latency_ms: float) -> Any:
         return (accuracy, latency_ms) if self.multi_objective else accuracy
 
     def __call__(self, trial: optuna.Trial) -> Any:
+        trial.set_user_attr(WORKER_ATTR, worker_name())
         config = self.space.suggest(trial)
         candidate = describe(config, self.predict_ms, self.space.resolution)
-        for key, value in (
+        for key, value in (  # latency_ms last: it tells other workers the candidate is declared
             ("arch", config.to_json()),
             ("arch_id", candidate.arch_id),
-            ("latency_ms", candidate.latency_ms),
             ("params", candidate.params),
             ("macs", candidate.macs),
             ("proxy_id", self.proxy_id),
+            ("latency_ms", candidate.latency_ms),
         ):
             trial.set_user_attr(key, value)
         trial.set_constraint("latency", candidate.latency_ms - self.budget_ms)
@@ -81,6 +89,11 @@ class Objective:
             trial.set_user_attr("status", "infeasible")
             return self._result(0.0, candidate.latency_ms)
         study = trial.study
+        if self.target is not None and slots_taken(earlier_trials(study, trial.number), self.budget_ms) >= self.target:
+            trial.set_user_attr("status", "surplus")
+            study.stop()
+            raise optuna.TrialPruned(f"the study's {self.target} evaluations are taken by earlier trials")
+        wait_for_claims(study, trial.number, candidate.arch_id, self.proxy_id)
         known = lookup(study, self.proxy_id, candidate.arch_id)
         if known is not None:
             trial.set_user_attr("status", "cached")
@@ -89,7 +102,8 @@ class Objective:
             return self._result(known.accuracy, candidate.latency_ms)
 
         def report(epoch: int, accuracy: float) -> None:
-            trial.set_user_attr("epoch_accuracies", [*trial.user_attrs.get("epoch_accuracies", []), accuracy])
+            earlier = trial.user_attrs.get("epoch_accuracies", [])[: epoch - 1]  # a retried trial starts with the failed one's attrs
+            trial.set_user_attr("epoch_accuracies", [*earlier, accuracy])
             if self.multi_objective or epoch >= self.epochs:
                 return  # Optuna does not prune multi-objective studies; pruning after the last epoch saves nothing and loses a result
             trial.report(accuracy, epoch)

@@ -24,7 +24,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         status = attrs.get("status", trial.state.name.lower())
-        if trial.state == optuna.trial.TrialState.PRUNED:
+        if trial.state == optuna.trial.TrialState.PRUNED and status != "surplus":
             status = "pruned"
         accuracy = trial.values[0] if trial.values and status in ("trained", "cached") else np.nan
         duration = trial.duration.total_seconds() if trial.duration is not None else np.nan
@@ -121,6 +121,16 @@ def render_plot(data: PlotData, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    draw_plot(data, ax)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def draw_plot(data: PlotData, ax: Any) -> None:
+    """Candidates, Pareto front, paper baselines and budget on a matplotlib ``Axes`` (the
+    report's PNG and the notebooks draw the same figure)."""
     ax.scatter(data.trials["latency_ms"], data.trials["accuracy"], s=18, color="0.65", label="searched candidates")
     if not data.front.empty:
         ax.plot(data.front["latency_ms"], data.front["accuracy"], "o-", color="tab:blue", label="Pareto front (search)")
@@ -133,10 +143,6 @@ def render_plot(data: PlotData, path: Path) -> Path:
     ax.set_ylabel("proxy accuracy (validation split)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def export_best(arch_json: str, path: Path, resolution: int = 224) -> Path:

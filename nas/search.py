@@ -18,15 +18,17 @@ from latency import LUT, load_lut
 from repghost import NetConfig
 from space import SearchSpace, load_space
 
-from .baselines import enqueue_feasible, evaluate_baselines
+from .baselines import Baseline, enqueue_feasible, evaluate_baselines
+from .cli import DefaultsFormatter
 from .budget import parse_budget
 from .objective import Objective, Trainer
-from .proxy import PRESETS, ProxyConfig, split_for, train_proxy
-from .report import write_report
+from .proxy import PRESETS, ProxyConfig, available_cores, split_for, train_proxy
+from .report import LUT_INFO_ATTR, lut_info, write_report
 from .study import PRUNERS, default_storage_url, open_storage, open_study
+from .workers import ParentWatch, run_workers, worker_commands
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LUTS = ("results/lut/paper-phone.json", "results/lut/host-ort-1t.json")
+DEFAULT_LUTS = ("results/lut/paper-phone.json", "results/lut/host-ort-t1.json")
 
 
 def default_lut() -> str:
@@ -36,19 +38,12 @@ def default_lut() -> str:
     return str(PROJECT_ROOT / DEFAULT_LUTS[0])
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except where there is none to show (the help text says what happens)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m nas.search",
         description="Search the space for the most accurate architecture within a latency budget, "
         "scored by short proxy training, with the paper's RepGhostNets as baselines.",
-        formatter_class=_Formatter,
+        formatter_class=DefaultsFormatter,
     )
     parser.add_argument("--budget", required=True, help="latency budget: 30ms, 0.03s or 30000us")
     parser.add_argument("--lut", default=default_lut(), help="latency lookup table (JSON) that predicts latency")
@@ -65,10 +60,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch threads for proxy training (default: every core; use 1 when other work shares the cores)")
     parser.add_argument("--multi-objective", action="store_true", help="accuracy and latency both as objectives")
     parser.add_argument("--quick", action="store_true", help="the quick proxy recipe and 8 trials: a smoke run in minutes")
-    parser.add_argument("--pruner", choices=PRUNERS, default="median", help="pruner for proxy training")
+    parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="pruner for proxy training (benchmarks/pruner_choice.py measured the choice)")
     parser.add_argument("--no-baselines", action="store_true", help="skip training the paper baselines")
     parser.add_argument("--heartbeat-seconds", type=int, default=10, help="trial heartbeat; a killed worker's trial is retried after 3x this")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine, sharing one storage (default storage then: a journal file under results/<study>/); worker k samples with seed+k")
+    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # set by --workers for each worker
+    parser.add_argument("--worker-count", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.trials is None:
         args.trials = 8 if args.quick else 30
     return args
@@ -82,7 +81,8 @@ def study_name(budget_ms: float, data: str, quick: bool, multi: bool) -> str:
 class Progress:
     """One line per trial: number, latency, accuracy or outcome, best so far, elapsed, ETA."""
 
-    def __init__(self, target: int, done_before: int, budget_ms: float) -> None:
+    def __init__(self, target: int, done_before: int, budget_ms: float, prefix: str = "") -> None:
+        self.prefix = prefix
         self.target = target
         self.done_before = done_before
         self.budget_ms = budget_ms
@@ -102,7 +102,7 @@ class Progress:
         remaining = max(self.target - counted, 0)
         eta = f"{_clock(elapsed / done_now * remaining)}" if done_now > 0 else "?"
         print(
-            f"trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best:.4f} | "
+            f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best:.4f} | "
             f"{counted}/{self.target} evaluated | {_clock(elapsed)} elapsed | ETA {eta}",
             flush=True,
         )
@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.worker_index is None:
+            raise
+        return 130  # a worker interrupted by its parent: the parent says what happened
 
 
 def proxy_settings(args: argparse.Namespace) -> ProxyConfig:
@@ -162,15 +166,6 @@ def make_trainer(proxy: ProxyConfig) -> Trainer:
     return train
 
 
-def lut_info(lut: LUT) -> dict[str, Any]:
-    fingerprint = lut.fingerprint
-    return {
-        "device": fingerprint.get("device"),
-        "engine": f"{fingerprint.get('engine')} {fingerprint.get('engine_version')}, {fingerprint.get('threads')} thread(s)",
-        "estimated": lut.estimated,
-    }
-
-
 def shown_path(path: str | Path) -> str:
     """A path as outputs show it: relative to the project when inside it, so that studies and
     summaries read the same on every clone."""
@@ -194,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     budget_ms = parse_budget(args.budget)
     if args.trials < 1:
         raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     lut = load_lut(args.lut)
     space = load_space(args.space if args.space else PROJECT_ROOT / lut.fingerprint["space_file"])
     check_space_matches(lut, space)
@@ -205,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
     name = args.study or study_name(budget_ms, args.data, args.quick, args.multi_objective)
     folder = Path(args.results) / name
     folder.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(args.storage or default_storage_url(folder), heartbeat_seconds=args.heartbeat_seconds)
+    storage_url = args.storage or default_storage_url(folder, args.workers)
+    storage = open_storage(storage_url, heartbeat_seconds=args.heartbeat_seconds)
     settings: dict[str, Any] = {
         "study": name,
         "budget_ms": budget_ms,
@@ -219,21 +217,37 @@ def run(args: argparse.Namespace) -> int:
         "multi_objective": args.multi_objective,
         "seed": args.seed,
     }
-    study = open_study(name=name, storage=storage, multi_objective=args.multi_objective, seed=args.seed, pruner=args.pruner, settings=settings)
+    worker = args.worker_index is not None
+    study = open_study(name=name, storage=storage, multi_objective=args.multi_objective, seed=args.seed + (args.worker_index or 0), pruner=args.pruner, settings=settings)
     train = make_trainer(proxy)
     info = lut_info(lut)
+    if study.user_attrs.get(LUT_INFO_ATTR) != info:
+        study.set_user_attr(LUT_INFO_ATTR, info)  # what the outputs say of the latencies, for python -m nas.report
     estimated = " (estimated)" if lut.estimated else ""
-    print(f"study {name}: budget {budget_ms:g} ms{estimated} on {info['device']} ({info['engine']}); fastest architecture of the space {fastest_ms:.2f} ms; proxy {proxy_summary(proxy)}", flush=True)
-    baselines = [] if args.no_baselines else evaluate_baselines(study, space=space, predict_ms=lut.predict, proxy_id=proxy.proxy_id(), train=train)
-    enqueue_feasible(study, space, baselines, budget_ms)
-    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs, multi_objective=args.multi_objective)
+    baselines: list[Baseline] = []
+    if not worker:  # workers leave the header, baselines and outputs to their parent
+        print(f"study {name}: budget {budget_ms:g} ms{estimated} on {info['device']} ({info['engine']}); fastest architecture of the space {fastest_ms:.2f} ms; proxy {proxy_summary(proxy)}", flush=True)
+        if not args.no_baselines:
+            baselines = evaluate_baselines(study, space=space, predict_ms=lut.predict, proxy_id=proxy.proxy_id(), train=train)
+        enqueue_feasible(study, space, baselines, budget_ms)
+    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs, multi_objective=args.multi_objective, target=args.trials)
     done_before = count_evaluated(study)
-    if done_before < args.trials:
-        progress = Progress(args.trials, done_before, budget_ms)
-        cap = args.max_trials if args.max_trials is not None else 20 * args.trials
-        study.optimize(objective, n_trials=cap, callbacks=[progress], gc_after_trial=False)
-    else:
+    cap = args.max_trials if args.max_trials is not None else 20 * args.trials
+    if done_before < args.trials and args.workers > 1:
+        threads = args.threads or max(1, available_cores() // args.workers)
+        print(f"{args.workers} workers on {storage_url}, {threads} torch thread(s) each", flush=True)
+        commands = worker_commands(args.argv, workers=args.workers, storage_url=storage_url, study=name, threads=threads, max_trials=cap)
+        codes = run_workers(commands)
+        if any(codes):
+            raise ValueError(f"worker exit codes {codes}: finished trials are kept in {storage_url}; rerun the same command to resume")
+    elif done_before < args.trials:
+        prefix = f"worker {args.worker_index + 1}/{args.worker_count} | " if worker else ""
+        progress = Progress(args.trials, done_before, budget_ms, prefix)
+        study.optimize(objective, n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
+    elif not worker:
         print(f"study {name} already has {done_before} evaluated candidates (>= --trials {args.trials}); writing outputs", flush=True)
+    if worker:
+        return 0  # the parent writes the outputs
     paths = write_report(folder, study, baselines, settings, info)
     print(f"outputs in {folder}: " + ", ".join(p.name for p in paths.values()), flush=True)
     return 0

@@ -1,5 +1,5 @@
-"""Opening a study: storage (resumable, safe against killed workers), sampler, pruner, and the
-settings a study was started with (a rerun must use the same ones)."""
+"""Opening a study: storage (resumable, safe against killed workers, shared by many workers),
+sampler, pruner, and the settings a study was started with (a rerun must use the same ones)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,73 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+import sqlalchemy
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+from .coordination import fail_dead_trials
 
 PRUNERS = ("median", "hyperband", "none")
 # Where the LUT and space files live may differ between workers; their content is compared
 # through the space hash and the LUT fingerprint.
 LOCATION_SETTINGS = ("lut", "space")
+JOURNAL = "journal:"
+STORAGE_FILES = ("study.db", "study.journal")
 
 
-def default_storage_url(study_dir: Path) -> str:
-    return f"sqlite:///{(study_dir / 'study.db').resolve()}"
+def journal_url(path: Path) -> str:
+    return f"{JOURNAL}{Path(path).resolve()}"
+
+
+def default_storage_url(study_dir: Path, workers: int = 1) -> str:
+    """The study's storage inside its folder: the one already there, else a SQLite file for
+    one process, or a journal file (which several processes append to safely) for ``workers > 1``."""
+    db, journal = (study_dir / name for name in STORAGE_FILES)
+    if db.exists() or (workers <= 1 and not journal.exists()):
+        return f"sqlite:///{db.resolve()}"
+    return journal_url(journal)
+
+
+def latest_study_dir(results: Path) -> Path:
+    """The study folder under ``results`` whose storage changed last."""
+    found = [f for name in STORAGE_FILES for f in Path(results).glob(f"*/{name}")]
+    if not found:
+        raise ValueError(f"no study under {results} (no */study.db or */study.journal): run python -m nas.search first or name a storage")
+    return max(found, key=lambda f: f.stat().st_mtime).parent
 
 
 def open_storage(url: str, *, heartbeat_seconds: int = 10) -> optuna.storages.BaseStorage:
-    """An RDB storage with heartbeats: a worker killed mid-trial leaves a trial that goes stale
-    after ``3 * heartbeat_seconds``; it is then marked failed and queued once more."""
-    if not isinstance(url, str) or "://" not in url:
-        raise ValueError(f"storage {url!r} is not a URL: use e.g. sqlite:///results/s/study.db or postgresql://user@host/db")
+    """``journal:PATH``: a journal file (Optuna's JournalStorage), for workers on one machine or
+    a shared file system. Any other URL: an RDB storage (SQLite, PostgreSQL, MySQL) with
+    heartbeats: a worker killed mid-trial leaves a trial that goes stale after
+    ``3 * heartbeat_seconds``; it is then marked failed and queued once more. Journal files
+    have no heartbeats: trials of dead workers on this host are failed when a study is opened."""
+    if not isinstance(url, str) or ("://" not in url and not url.startswith(JOURNAL)):
+        raise ValueError(f"storage {url!r} is not a URL: use e.g. sqlite:///results/s/study.db, journal:results/s/study.journal or postgresql://user@host/db")
+    if url.startswith(JOURNAL):
+        path = url[len(JOURNAL):]
+        path = path[2:] if path.startswith("//") else path  # journal:///abs/path reads as /abs/path
+        if not path:
+            raise ValueError(f"storage {url!r} names no file: use journal:PATH, e.g. journal:results/s/study.journal")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]  # the driver we install (psycopg 3), whatever SQLAlchemy's default
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_seconds,
-            grace_period=3 * heartbeat_seconds,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_seconds,
+                grace_period=3 * heartbeat_seconds,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+        except ModuleNotFoundError as error:
+            raise ValueError(f"storage {url.split('://')[0]}:// needs the database driver {error.name}: pip install 'psycopg[binary]' (PostgreSQL) or the driver SQLAlchemy names") from None
+        except sqlalchemy.exc.OperationalError as error:
+            shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise ValueError(f"cannot open storage {shown} ({reason}): check that the database server runs and the URL is right") from None
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -78,4 +120,5 @@ def open_study(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    fail_dead_trials(study)
     return study

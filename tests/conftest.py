@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,36 @@ def tiny_lut_path(tmp_path_factory) -> Path:
     code = build_lut(["--device", "host", "--space", str(TINY_SPACE), "--out", str(out), "--calibration-nets", "6", "--calibration-rounds", "1"])
     assert code == 0
     return out
+
+
+@dataclass(frozen=True)
+class TinyStudy:
+    """A finished ``nas.search`` study: its folder (outputs and study.db), storage and name."""
+
+    folder: Path
+    storage_url: str
+    name: str
+    lut: Path
+    budget_ms: float
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tiny_lut_path, tmp_path_factory) -> TinyStudy:
+    """A small real search (tiny space, synthetic data, baselines, 6 evaluated candidates of 2
+    epochs at 16 px: quick, and accuracies differ) with every output written. Read it; copy it to change it."""
+    import random
+
+    from latency import load_lut
+    from nas.search import main as search
+    from space import load_space
+
+    lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
+    rng = random.Random(0)
+    latencies = sorted(lut.predict(space.sample(rng)) for _ in range(200))
+    budget_ms = round(latencies[len(latencies) // 2], 6)  # some candidates fit, some do not
+    results = tmp_path_factory.mktemp("study")
+    code = search(["--budget", f"{budget_ms}ms", "--lut", str(tiny_lut_path), "--space", str(TINY_SPACE), "--data", "synthetic",
+                   "--quick", "--epochs", "2", "--resolution", "16", "--threads", "1", "--trials", "6", "--results", str(results), "--study", "t"])
+    assert code == 0
+    folder = results / "t"
+    return TinyStudy(folder, f"sqlite:///{folder / 'study.db'}", "t", tiny_lut_path, budget_ms)

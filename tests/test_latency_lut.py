@@ -62,7 +62,11 @@ def test_lut_covers_the_space_with_a_fingerprint(tiny_lut, tiny_space):
 
 def test_prediction_matches_a_real_end_to_end_run(tiny_lut, tiny_space, tmp_path):
     """Three architectures that were not calibration networks, each exported whole and timed
-    with ONNX Runtime: the median predicted/measured ratio of the three must be within 0.6-1.6."""
+    with ONNX Runtime: the median predicted/measured ratio of the three must be within 0.6-1.6.
+
+    This shared machine switches between a fast and a slow state (up to 1.75x apart), so a
+    prediction made from entries timed earlier is scaled by how the LUT's drift reference part
+    times now against at build time, measured right beside each network (5 rounds, median)."""
     lut = load_lut(tiny_lut)
     calibration = set(lut.data["calibration"]["nets"])
     rng = random.Random(123)
@@ -72,13 +76,21 @@ def test_prediction_matches_a_real_end_to_end_run(tiny_lut, tiny_space, tmp_path
         if arch_id(cfg) not in calibration and cfg not in configs:
             configs.append(cfg)
     engine = get_engine("ort", threads=1)
+    drift = lut.data["drift"]
+    reference = next(spec for spec in tiny_space.parts() if repghost.part_key(spec) == drift["reference_key"])
+    reference_path = tmp_path / "reference.onnx"
+    repghost.export_onnx(repghost.build_part(reference), reference_path, input_shape=reference.input_shape())
     ratios = []
     for index, cfg in enumerate(configs):
         path = tmp_path / f"net{index}.onnx"
         shape = (1, 3, tiny_space.resolution, tiny_space.resolution)
         repghost.export_onnx(repghost.build(cfg, deploy=True), path, input_shape=shape)
-        measured = engine.measure(str(path), shape).median_ms
-        ratios.append(lut.predict(cfg) / measured)
+        rounds = []
+        for _ in range(5):
+            now_over_build = engine.measure(str(reference_path), reference.input_shape()).median_ms / drift["reference_ms"]
+            measured = engine.measure(str(path), shape).median_ms
+            rounds.append(lut.predict(cfg) * now_over_build / measured)
+        ratios.append(sorted(rounds)[2])
     ratios.sort()
     assert 0.6 < ratios[1] < 1.6, ratios  # generous: this machine is shared, but a lost part or a double count fails
 
