@@ -19,8 +19,8 @@ from repghost import NetConfig
 from space import SearchSpace, load_space
 
 from .baselines import Baseline, enqueue_feasible, evaluate_baselines
-from .cli import DefaultsFormatter
 from .budget import parse_budget
+from .cli import DefaultsFormatter
 from .objective import Objective, Trainer
 from .proxy import PRESETS, ProxyConfig, available_cores, split_for, train_proxy
 from .report import LUT_INFO_ATTR, lut_info, write_report
