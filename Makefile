@@ -23,10 +23,11 @@ sshd:
 
 # The many-workers tests also run against a real PostgreSQL server: a throwaway cluster in
 # $(PG_DIR) on 127.0.0.1 (a free port), run by the postgres user when we are root (initdb refuses
-# root). It is reused while it runs; `make postgres-stop` removes it.
+# root; from / so that it may enter the working directory). It is reused while it runs;
+# `make postgres-stop` removes it.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql)
-	@bin=$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); \
+	@cd / && bin=$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1); \
 	as=$$([ "$$(id -u)" = 0 ] && echo "runuser -u postgres --"); \
 	if [ -f $(PG_DIR)/url ] && $$as $$bin/pg_ctl -D $(PG_DIR)/data status >/dev/null 2>&1; then exit 0; fi; \
 	rm -rf $(PG_DIR) && mkdir -p $(PG_DIR) && { [ -z "$$as" ] || chown postgres $(PG_DIR); } && \
@@ -36,7 +37,7 @@ postgres:
 	echo "postgresql://postgres@127.0.0.1:$$port/postgres" >$(PG_DIR)/url || { cat $(PG_DIR)/*.log; exit 1; }
 
 postgres-stop:
-	@bin=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1); \
+	@cd / && bin=$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1); \
 	as=$$([ "$$(id -u)" = 0 ] && echo "runuser -u postgres --"); \
 	[ ! -d $(PG_DIR)/data ] || $$as $$bin/pg_ctl -D $(PG_DIR)/data -m fast -w stop >/dev/null 2>&1 || true; \
 	rm -rf $(PG_DIR)

@@ -82,15 +82,23 @@ def _fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def fail_dead_trials(study: optuna.Study) -> list[int]:
-    """Fail the running trials whose worker process on this host is gone and queue each once
-    more (storages without heartbeats, such as journal files, keep them running otherwise)."""
+def _never_started(trial: FrozenTrial, after_s: float) -> bool:
+    """A trial whose worker died between creating it and the objective's first line (which
+    names the worker): no worker to check, and perhaps not even a heartbeat to go stale."""
+    start = trial.datetime_start
+    return WORKER_ATTR not in trial.user_attrs and start is not None and (dt.datetime.now() - start).total_seconds() > after_s
+
+
+def fail_dead_trials(study: optuna.Study, undeclared_after_s: float = DECLARE_WINDOW_S) -> list[int]:
+    """Fail the running trials whose worker process on this host is gone, or that never reached
+    the objective within ``undeclared_after_s``, and queue each once more (storages without
+    heartbeats, such as journal files, keep them running otherwise)."""
     failed = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not worker_dead(trial):
+        if not (worker_dead(trial) or _never_started(trial, undeclared_after_s)):
             continue
         try:
             if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):

@@ -120,5 +120,8 @@ def open_study(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-    fail_dead_trials(study)
+    # A live worker names itself on a new trial within milliseconds; the heartbeat's grace
+    # period (or, without heartbeats, the declaration window) is ample.
+    grace = getattr(storage, "grace_period", None)
+    fail_dead_trials(study, **({"undeclared_after_s": float(grace)} if grace else {}))
     return study

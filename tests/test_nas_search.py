@@ -26,6 +26,7 @@ from nas.evaluations import all_evaluations
 from nas.objective import Objective
 from nas.proxy import QUICK, train_proxy
 from nas.search import main
+from nas.study import open_storage, open_study
 from space import arch_id, load_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,20 @@ def test_pruner_stops_early_epochs_but_never_after_the_last(tmp_path, tiny_lut_p
         assert (trial.state, trial.user_attrs["status"], len(trial.user_attrs["epoch_accuracies"])) == (optuna.trial.TrialState.PRUNED, "pruned", 1)
     else:
         assert (trial.state, trial.user_attrs["status"]) == (optuna.trial.TrialState.COMPLETE, "trained")
+
+
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path):
+    """A worker killed between creating a trial and naming itself leaves a RUNNING trial with no
+    heartbeat, which Optuna's staleness check never sees: opening the study fails it."""
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_seconds=1)
+    kwargs = dict(name="s", storage=storage, multi_objective=False, seed=0, pruner="none", settings={"a": 1})
+    orphan = open_study(**kwargs).ask()  # created, never run: no heartbeat, no worker
+    young = open_study(**kwargs)
+    assert young.trials[orphan.number].state == optuna.trial.TrialState.RUNNING  # within the grace period: left alone
+    time.sleep(3.5)
+    study = open_study(**kwargs)
+    assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    assert [t.state for t in study.trials[orphan.number + 1 :]] == [optuna.trial.TrialState.WAITING]  # queued once more
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms):
