@@ -29,6 +29,7 @@ MODELS = {
 }
 COEFFICIENT_NAMES = {"sum_ms": "scale", "n_parts": "ms_per_part", "weight_mb": "ms_per_weight_mb", "one": "offset_ms"}
 SOFT_L1_SCALE = 0.03  # relative errors beyond ~3 % count less than quadratically
+MIN_SCALE = 0.5
 
 
 def network_features(keys: list[str], entries: dict[str, Any], session_call_ms: float) -> dict[str, float]:
@@ -70,8 +71,10 @@ def _evaluate(model: str, points: list, overhead: float) -> dict[str, Any]:
     names = MODELS[model]
     design = np.array([[p[1][name] for name in names] for p in points])
     measured = np.array([p[2] for p in points])
-    # Work and weights can only add time: their coefficients are kept non-negative.
-    lower = np.array([-np.inf if name in ("one", "n_parts") else 0.0 for name in names])
+    # Work and weights can only add time: their coefficients are kept non-negative, and the sum
+    # of the parts keeps at least MIN_SCALE (a fit on a few noisy networks may otherwise drop
+    # the measurements altogether and predict one constant for every network).
+    lower = np.array([MIN_SCALE if name == "sum_ms" else -np.inf if name in ("one", "n_parts") else 0.0 for name in names])
     coefficients = _fit(design, measured, lower)
     errors = design @ coefficients / measured - 1.0
     loo = []
@@ -91,6 +94,7 @@ def _evaluate(model: str, points: list, overhead: float) -> dict[str, Any]:
             "leave_one_out_max_abs_err_pct": round(float(np.max(np.abs(loo))) * 100, 3),
             "leave_one_out_within_5pct": round(float(np.mean(np.abs(loo) <= 0.05)), 3),
             "uncorrected_mean_err_pct": round(float(np.mean(uncorrected)) * 100, 3),
+            "uncorrected_mean_abs_err_pct": round(float(np.mean(np.abs(uncorrected))) * 100, 3),
         },
     }
 
@@ -116,6 +120,18 @@ def fit_correction(data: dict[str, Any], resolution: int) -> dict[str, Any]:
     # an extra term must earn its place, not fit the noise of a busy machine.
     lowest = min(c["fit"]["leave_one_out_mean_abs_err_pct"] for c in candidates)
     best = next(c for c in candidates if c["fit"]["leave_one_out_mean_abs_err_pct"] <= 1.1 * lowest + 1e-9)
+    uncorrected = best["fit"]["uncorrected_mean_abs_err_pct"]
+    if lowest >= uncorrected:  # a fit that predicts unseen networks no better than none is noise
+        return {
+            "model": "none",
+            "scale": 1.0,
+            "offset_ms": overhead,
+            "how": (
+                f"no fit: over {len(points)} calibration networks the best leave-one-out error ({lowest:.1f} %) was no "
+                f"better than the plain sum's ({uncorrected:.1f} %); sum of entries less their session-call cost, plus one session call"
+            ),
+            "candidates": {c["model"]: c["fit"] for c in candidates},
+        }
     best["how"] = (
         f"soft-L1 least squares on relative error over {len(points)} whole networks measured end to end at "
         f"build time (see calibration); the simplest of {[c['model'] for c in candidates]} whose leave-one-out "

@@ -108,3 +108,16 @@ def test_package_does_not_import_its_tools():
     loaded = result.stdout
     for tool in ("latency.build_lut", "latency.validate"):
         assert tool not in loaded
+
+
+def test_a_fit_never_drops_the_measurements():
+    """Calibration networks whose times have nothing to do with their parts (a very busy
+    machine) must not yield a correction that predicts one constant for every network."""
+    noise = random.Random(7)
+    correction = fit_correction(synthetic_lut(lambda s, w: noise.uniform(0.5, 1.5), n_nets=8), 64)
+    assert correction["scale"] >= 0.5
+    data = synthetic_lut(lambda s, w: 1.2 * s + 0.5, n_nets=8)
+    data["correction"] = correction
+    lut = LUT(data)
+    predictions = {lut.predict(repghost.NetConfig.from_json(net["config"])) for net in data["calibration"]["nets"].values()}
+    assert len(predictions) > 1
