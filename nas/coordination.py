@@ -76,7 +76,8 @@ def _silent_too_long(trial: FrozenTrial) -> bool:
     return start is not None and (dt.datetime.now() - start).total_seconds() > DECLARE_WINDOW_S
 
 
-def _fail_stale(study: optuna.Study) -> None:
+def fail_stale(study: optuna.Study) -> None:
+    """Optuna's heartbeat staleness check (RDB storages), without its experimental warning."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -144,5 +145,5 @@ def wait_for_claims(
         ]
         if not holders:
             return
-        _fail_stale(study)  # RDB heartbeats: a holder on another host that died is failed here
+        fail_stale(study)  # RDB heartbeats: a holder on another host that died is failed here
         sleep(POLL_S)

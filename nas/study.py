@@ -12,7 +12,7 @@ import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-from .coordination import fail_dead_trials
+from .coordination import fail_dead_trials, fail_stale
 
 PRUNERS = ("median", "hyperband", "none")
 # Where the LUT and space files live may differ between workers; their content is compared
@@ -117,9 +117,7 @@ def open_study(
             raise ValueError(f"study {name!r} was started with other settings ({details}): rerun with the same ones or pick another --study")
     # A trial whose worker was killed is failed (and queued again) now, not only when this run
     # starts a trial: a rerun that merely writes outputs must not leave it RUNNING.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    fail_stale(study)
     # A live worker names itself on a new trial within milliseconds; the heartbeat's grace
     # period (or, without heartbeats, the declaration window) is ample.
     grace = getattr(storage, "grace_period", None)

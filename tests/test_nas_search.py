@@ -86,13 +86,18 @@ def test_search_writes_every_output(tmp_path, tiny_lut_path, budget_ms, capsys):
     assert len(pd.read_csv(folder / "trials.csv")) == before
 
 
-def test_duplicates_are_not_trained_again(tmp_path, tiny_lut_path, budget_ms):
-    space, lut = load_space(TINY_SPACE), load_lut(tiny_lut_path)
-    rng = random.Random(1)
+def _feasible(space, lut, budget_ms: float, seed: int):
+    """(params, config) of the first random candidate whose predicted latency fits the budget."""
+    rng = random.Random(seed)
     while True:
         params, config = space.sample_params(rng)
         if lut.predict(config) <= budget_ms:
-            break
+            return params, config
+
+
+def test_duplicates_are_not_trained_again(tmp_path, tiny_lut_path, budget_ms):
+    space, lut = load_space(TINY_SPACE), load_lut(tiny_lut_path)
+    params, config = _feasible(space, lut, budget_ms, seed=1)
     trained = []
 
     def train(cfg, report):
@@ -117,11 +122,7 @@ def test_pruner_stops_early_epochs_but_never_after_the_last(tmp_path, tiny_lut_p
     """A pruner that prunes everything (accuracy must exceed 1) stops a 2-epoch run after epoch 1
     and leaves a 1-epoch run alone: after the last epoch there is nothing left to save."""
     space, lut = load_space(TINY_SPACE), load_lut(tiny_lut_path)
-    rng = random.Random(2)
-    while True:
-        params, config = space.sample_params(rng)
-        if lut.predict(config) <= budget_ms:
-            break
+    params, config = _feasible(space, lut, budget_ms, seed=2)
     proxy = dataclasses.replace(QUICK, data="synthetic", threads=1, epochs=epochs)
 
     def train(cfg, report):
