@@ -26,7 +26,7 @@ from pathlib import Path
 
 import repghost
 import space
-from latency.agent import RunPolicy, get_engine
+from latency import RunPolicy, get_engine
 from latency.exporter import ExportTask, export_task, worker_cpus
 
 

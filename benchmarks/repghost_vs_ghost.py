@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 import repghost
-from latency.agent import RunPolicy, get_engine, machine_fingerprint
+from latency import RunPolicy, get_engine, machine_fingerprint
 
 RESOLUTION = 224
 NETWORK_PAIRS = ((0.5, 0.5), (1.0, 1.0))  # (RepGhostNet width, GhostNet width)

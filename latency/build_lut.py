@@ -8,7 +8,6 @@ predict whole networks. Rerunning the same command resumes an interrupted build.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal
 import sys
@@ -16,24 +15,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .agent import ENGINES, RunPolicy, get_engine
-from .devices import DEVICES, get_device
-from .remote import RemoteError, add_remote_arguments, remote_settings
-from space import arch_id
+from space import SearchSpace, arch_id, load_space, record_path
 
+from .cli import DefaultsFormatter
+from .device_registry import DEVICES, get_device
+from .engines import ENGINES, OPT_LEVELS, PRECISIONS, get_engine
 from .lut_builder import BuildSettings, build
+from .remote import RemoteError, add_remote_arguments, remote_settings
+from .timing import CLOCKS, RunPolicy
 
 
-def space_info(space: Any) -> dict[str, Any]:
-    """What the fingerprint records about the space."""
-    path = Path(space.path)
-    try:
-        shown = os.path.relpath(path)
-    except ValueError:
-        shown = str(path)
-    if shown.startswith(".."):
-        shown = str(path)
-    return {"space_file": shown, "space_hash": space.file_hash(), "resolution": int(space.resolution)}
+def space_info(space: SearchSpace) -> dict[str, Any]:
+    """What the fingerprint records about the space (its file by ``space.record_path``)."""
+    return {"space_file": record_path(space.path), "space_hash": space.file_hash(), "resolution": int(space.resolution)}
 
 
 def sample_distinct(space: Any, n: int, seed: int) -> list:
@@ -52,17 +46,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m latency.build_lut",
         description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
-    parser.add_argument("--device", default="host", help=f"where to measure: {', '.join(DEVICES)}")
+    parser.add_argument("--device", default="host", choices=sorted(DEVICES), help="where to measure")
     parser.add_argument("--remote", default=None, help="user@host[:port] of the machine to measure on over SSH")
     add_remote_arguments(parser)
     parser.add_argument("--space", default=None, help="search space YAML (default: the package's default space)")
-    parser.add_argument("--engine", default="ort", help=f"inference engine: {', '.join(ENGINES)}")
+    parser.add_argument("--engine", default="ort", choices=sorted(ENGINES), help="inference engine (deterministic: a known cost, for tests)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
-    parser.add_argument("--precision", default=None, help="arithmetic of engines that have the setting (mnn: fp32|fp16|bf16; default fp32)")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS, help="arithmetic of engines that have the setting (mnn; default fp32)")
     parser.add_argument("--inter-op-threads", type=int, default=1, help="inter-op threads")
-    parser.add_argument("--opt-level", default="all", help="graph optimization level: disabled|basic|extended|all")
+    parser.add_argument("--opt-level", default="all", choices=OPT_LEVELS, help="graph optimization level")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset of the exports")
     parser.add_argument("--out", default=None, help="LUT file (default results/lut/<device>-<engine>-t<threads>.json)")
     parser.add_argument("--calibration-nets", type=int, default=24, help="whole networks measured to fit the correction")
@@ -70,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibration-seed", type=int, default=1_000_003, help="seed of the calibration networks' sampling")
     parser.add_argument("--export-worker", action="store_true", help="export parts in a second process while this one times (faster, may disturb timings)")
     parser.add_argument("--min-runs", type=int, default=RunPolicy.min_runs, help="timed runs per entry before the median may be stable")
-    parser.add_argument("--clock", default="wall", choices=["wall", "thread"], help="wall time, or CPU time of the timing thread (steadier on a busy machine; 1 thread only)")
+    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall time, or CPU time of the timing thread (steadier on a busy machine; 1 thread only)")
     parser.add_argument("--max-runs", type=int, default=RunPolicy.max_runs, help="timed runs per entry at most")
     return parser.parse_args(argv)
 
@@ -98,9 +92,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.calibration_nets < 0 or args.calibration_rounds < 1:
             raise ValueError("--calibration-nets must be 0 or more and --calibration-rounds at least 1")
         policy = RunPolicy(min_runs=args.min_runs, max_runs=args.max_runs, clock=args.clock)
-        import space as space_package
-
-        space = space_package.load_space(args.space)
+        space = load_space(args.space)
         out = Path(args.out or f"results/lut/{args.device}-{args.engine}-t{args.threads}.json")
         calibration = sample_distinct(space, args.calibration_nets, args.calibration_seed)
         settings = BuildSettings(
@@ -121,11 +113,11 @@ def _main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: what was measured is saved; rerun the same command to resume", file=sys.stderr)
         return 130
-    correction = data["correction"]
-    coefficients = ", ".join(f"{name} {correction[name]:.4g}" for name in ("scale", "ms_per_part", "ms_per_weight_mb", "offset_ms") if name in correction)
+    correction = data.correction
+    coefficients = ", ".join(f"{name} {getattr(correction, name):.4g}" for name in ("scale", "ms_per_part", "ms_per_weight_mb", "offset_ms"))
     print(
-        f"wrote {out}: {len(data['entries'])} entries, session call {data['overhead']['session_call_ms']:.4f} ms, "
-        f"correction {correction['model']} ({coefficients})" + (f", fit {correction['fit']}" if "fit" in correction else "")
+        f"wrote {out}: {len(data.entries)} entries, session call {data.overhead.session_call_ms:.4f} ms, "
+        f"correction {correction.model} ({coefficients})" + (f", fit {correction.fit}" if correction.fit else "")
     )
     return 0
 

@@ -22,6 +22,8 @@ import numpy as np
 
 from repghost import NetConfig, part_key
 
+from .lut_format import Correction, Entry, LutFile
+
 MODELS = {
     "affine": ("sum_ms", "one"),
     "affine+parts": ("sum_ms", "n_parts", "one"),
@@ -32,29 +34,33 @@ SOFT_L1_SCALE = 0.03  # relative errors beyond ~3 % count less than quadraticall
 MIN_SCALE = 0.5
 
 
-def network_features(keys: list[str], entries: dict[str, Any], session_call_ms: float) -> dict[str, float]:
+def network_features(keys: list[str], entries: dict[str, Entry], session_call_ms: float) -> dict[str, float]:
     """The features of a network made of the parts ``keys``."""
     return {
-        "sum_ms": sum(float(entries[key]["median_ms"]) - session_call_ms for key in keys),
-        "weight_mb": sum(float(entries[key].get("weight_bytes", 0)) for key in keys) / 1e6,
+        "sum_ms": sum(float(entries[key].median_ms) - session_call_ms for key in keys),
+        "weight_mb": sum(float(entries[key].weight_bytes or 0) for key in keys) / 1e6,
         "n_parts": float(len(keys)),
         "one": 1.0,
     }
 
 
-def calibration_points(data: dict[str, Any], resolution: int) -> list[tuple[str, dict[str, float], float]]:
+def calibration_points(data: LutFile, resolution: int) -> list[tuple[str, dict[str, float], float]]:
     """(id, features, measured ms) per calibration network."""
-    overhead = float(data.get("overhead", {}).get("session_call_ms", 0.0))
-    entries = data["entries"]
+    overhead = _session_call_ms(data)
+    entries = data.entries
     points = []
-    for net_id, net in sorted(data.get("calibration", {}).get("nets", {}).items()):
-        cfg = NetConfig.from_json(net["config"])
+    for net_id, net in sorted(data.calibration.nets.items()):
+        cfg = NetConfig.from_json(net.config)
         keys = [part_key(spec) for spec in cfg.parts(resolution)]
         missing = [key for key in keys if key not in entries]
         if missing:
             raise ValueError(f"calibration network {net_id} has parts missing from the LUT, e.g. {missing[0]}")
-        points.append((net_id, network_features(keys, entries, overhead), float(net["measured_ms"])))
+        points.append((net_id, network_features(keys, entries, overhead), float(net.measured_ms)))
     return points
+
+
+def _session_call_ms(data: LutFile) -> float:
+    return float(data.overhead.session_call_ms) if data.overhead else 0.0
 
 
 def _fit(design: np.ndarray, measured: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -99,43 +105,43 @@ def _evaluate(model: str, points: list, overhead: float) -> dict[str, Any]:
     }
 
 
-def fit_correction(data: dict[str, Any], resolution: int) -> dict[str, Any]:
+def fit_correction(data: LutFile, resolution: int) -> Correction:
     """The correction to store in the LUT, with how it was obtained and how well it fits."""
-    overhead = float(data.get("overhead", {}).get("session_call_ms", 0.0))
+    overhead = _session_call_ms(data)
     points = calibration_points(data, resolution)
     # A model is fitted only with more than two networks per coefficient.
     candidates = [_evaluate(model, points, overhead) for model in MODELS if len(points) > 2 * len(MODELS[model])]
     if not candidates:
         needed = 2 * min(len(names) for names in MODELS.values()) + 1
-        return {
-            "model": "none",
-            "scale": 1.0,
-            "offset_ms": overhead,
-            "how": (
-                f"{len(points)} calibration networks (a fit needs {needed}): no fit; sum of entries less their "
-                "session-call cost, plus one session call"
-            ),
-        }
+        return _no_fit(overhead, f"{len(points)} calibration networks (a fit needs {needed}): no fit; sum of entries less their session-call cost, plus one session call")
     # The simplest model (MODELS order) whose leave-one-out error is within 10 % of the best:
     # an extra term must earn its place, not fit the noise of a busy machine.
     lowest = min(c["fit"]["leave_one_out_mean_abs_err_pct"] for c in candidates)
     best = next(c for c in candidates if c["fit"]["leave_one_out_mean_abs_err_pct"] <= 1.1 * lowest + 1e-9)
     uncorrected = best["fit"]["uncorrected_mean_abs_err_pct"]
     if lowest >= uncorrected:  # a fit that predicts unseen networks no better than none is noise
-        return {
-            "model": "none",
-            "scale": 1.0,
-            "offset_ms": overhead,
-            "how": (
-                f"no fit: over {len(points)} calibration networks the best leave-one-out error ({lowest:.1f} %) was no "
-                f"better than the plain sum's ({uncorrected:.1f} %); sum of entries less their session-call cost, plus one session call"
-            ),
-            "candidates": {c["model"]: c["fit"] for c in candidates},
-        }
+        how = (
+            f"no fit: over {len(points)} calibration networks the best leave-one-out error ({lowest:.1f} %) was no "
+            f"better than the plain sum's ({uncorrected:.1f} %); sum of entries less their session-call cost, plus one session call"
+        )
+        return _no_fit(overhead, how, {c["model"]: c["fit"] for c in candidates})
     best["how"] = (
         f"soft-L1 least squares on relative error over {len(points)} whole networks measured end to end at "
         f"build time (see calibration); the simplest of {[c['model'] for c in candidates]} whose leave-one-out "
         "error is within 10 % of the lowest"
     )
-    best["candidates"] = {c["model"]: c["fit"] for c in candidates}
-    return best
+    return Correction(
+        model=best["model"],
+        scale=best.get("scale", 1.0),
+        ms_per_part=best.get("ms_per_part", 0.0),
+        ms_per_weight_mb=best.get("ms_per_weight_mb", 0.0),
+        offset_ms=best["offset_ms"],
+        how=best["how"],
+        fit=best["fit"],
+        candidates={c["model"]: c["fit"] for c in candidates},
+    )
+
+
+def _no_fit(overhead: float, how: str, candidates: dict[str, Any] | None = None) -> Correction:
+    """The plain sum of entries less their session-call cost, plus one session call."""
+    return Correction(model="none", scale=1.0, ms_per_part=0.0, ms_per_weight_mb=0.0, offset_ms=overhead, how=how, candidates=candidates)

@@ -3,17 +3,20 @@
 A device is named on the command line (``--device host``). It says what machine it measures on
 (its fingerprint) and times a stream of jobs, yielding each result as soon as it exists, so the
 builder can write it before the next one starts (a remote device batching jobs over SSH fits
-the same shape). Adding a device is adding an entry to ``DEVICES``. With ``remote`` any device
-is measured on another machine over SSH (``latency.remote.RemoteDevice``).
+the same shape). The kinds of device and their names are in ``latency.device_registry``; with
+``--remote`` any of them is measured on another machine over SSH (``latency.remote``).
 """
 
 from __future__ import annotations
 
+import abc
 import platform
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from .agent import Engine, Measurement, RunPolicy, machine_fingerprint
+from .engines import Engine
+from .machine import machine_fingerprint
+from .timing import Measurement, RunPolicy
 
 ARM_MACHINES = ("aarch64", "arm64", "armv8l", "armv7l")
 
@@ -27,16 +30,18 @@ class Job:
     input_shape: tuple[int, ...]
 
 
-class Device:
+class Device(abc.ABC):
     """Base class: ``fingerprint`` and ``measure_stream``."""
 
     name = ""
 
+    @abc.abstractmethod
     def fingerprint(self, engine: Engine) -> dict[str, Any]:
-        raise NotImplementedError
+        """What the machine and ``engine`` are (the measuring part of a LUT's fingerprint)."""
 
+    @abc.abstractmethod
     def measure_stream(self, jobs: Iterable[Job], engine: Engine, policy: RunPolicy) -> Iterator[tuple[Job, Measurement]]:
-        raise NotImplementedError
+        """Each job with its measurement, as soon as it exists, in order."""
 
     def measure(self, job: Job, engine: Engine, policy: RunPolicy) -> Measurement:
         """One job, timed now."""
@@ -75,28 +80,3 @@ class ArmDevice(LocalDevice):
                 "with --remote user@host[:port], or use the estimated device paper-phone "
                 "(results/lut/paper-phone.json, an estimate of the RepGhost paper's ARM phone)"
             )
-
-
-DEVICES: dict[str, type[Device]] = {"host": HostDevice, "arm": ArmDevice}
-
-
-def get_device(
-    name: str,
-    *,
-    remote: str | None = None,
-    ssh_options: Iterable[str] = (),
-    remote_python: str | None = None,
-) -> Device:
-    """The device called ``name``, on this machine, or with ``remote`` (``user@host[:port]``)
-    on that machine over SSH (``ssh_options``: extra ``-o`` options; ``remote_python``: the
-    Python there). ``arm`` with ``remote`` checks that the remote is ARM; ``host`` does not."""
-    device_type = DEVICES.get(name)
-    if device_type is None:
-        raise ValueError(f"unknown device {name!r}; known devices: {', '.join(sorted(DEVICES))}")
-    if remote is None:
-        if tuple(ssh_options) or remote_python is not None:
-            raise ValueError("--ssh-option and --remote-python apply to --remote user@host[:port], which is missing")
-        return device_type()
-    from .remote import RemoteDevice
-
-    return RemoteDevice(name, remote, ssh_options=ssh_options, remote_python=remote_python, require_arm=name == "arm")

@@ -1,105 +1,54 @@
-"""The latency lookup table: measured parts, where they were measured, and the predictor.
-
-A LUT file is JSON::
-
-    {"format": "repghost-nas-lut/1",
-     "fingerprint": {device, cpu_model, arch, cores, os, engine, engine_version, threads,
-                     inter_op_threads, opt_level, opset, space_file, space_hash, resolution,
-                     run_policy, date, ...},
-     "complete": true,
-     "overhead": {"session_call_ms": ..., "how": ...},
-     "calibration": {"how": ..., "nets": {arch_id: {"measured_ms", "round_medians_ms", "config", ...}}},
-     "drift": {"reference_key", "samples", ...},
-     "correction": {"model": ..., "scale": ..., "ms_per_part": ..., "ms_per_weight_mb": ...,
-                    "offset_ms": ..., "how": ..., "fit": {...}},
-     "entries": {part_key: {"median_ms", "iqr_ms", "runs", ...}}}
+"""The latency lookup table: the predictor over a LUT file, and the space the LUT belongs to.
 
 Entries hold what was measured (a part alone, one session call each). A whole network is one
 session call, so the predictor takes the session-call cost out of every entry, sums, and applies
-the correction fitted at build time on whole networks measured end to end.
+the correction fitted at build time on whole networks measured end to end. The file format is
+``latency.lut_format``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from repghost import NetConfig, PartSpec, part_key
+from space import SearchSpace, load_space, record_path, resolve_record
 
-FORMAT = "repghost-nas-lut/1"
-# Fingerprint fields that may differ between a build and its resumption.
-NOT_COMPARED = ("date",)
+from .lut_format import Correction, LutFile, read_lut_file
+from .timing import RunPolicy
 
-
-def fill_command(path: str | Path, fingerprint: dict[str, Any]) -> str:
-    """The command that (re)builds the LUT at ``path``."""
-    space = fingerprint.get("space_file") or "SPACE.yaml"
-    return (
-        f"python -m latency.build_lut --device {fingerprint.get('device', 'host')} --space {space} "
-        f"--threads {fingerprint.get('threads', 1)} --engine {fingerprint.get('engine', 'ort')} --out {path}"
-    )
+BUILD_LUT_POLICY_OPTIONS = ("min_runs", "max_runs", "clock")  # the run policy settings build_lut takes
 
 
-def read_lut_data(path: str | Path) -> dict[str, Any]:
-    """The raw JSON of a LUT file, checked for shape; one-line ValueError when it is not a LUT."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"no LUT file at {path}; build one with python -m latency.build_lut --device host --out {path}") from None
-    except OSError as error:
-        raise ValueError(f"cannot read LUT file {path}: {error.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"LUT file {path} is corrupt (not JSON: {error.msg} at line {error.lineno}); delete it and rebuild"
-        ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a LUT file (expected format {FORMAT!r}); delete it or choose another --out")
-    for name, kind in (("fingerprint", dict), ("entries", dict)):
-        if not isinstance(data.get(name), kind):
-            raise ValueError(f"LUT file {path} is corrupt: '{name}' is missing or not an object; delete it and rebuild")
-    for key, entry in data["entries"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("median_ms"), (int, float)):
-            raise ValueError(f"LUT file {path} is corrupt: entry {key!r} has no median_ms; delete it and rebuild")
-    return data
-
-
-def write_lut_data(path: str | Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` atomically (write a temporary file beside it, then rename)."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1, sort_keys=True)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def fingerprint_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Fields on which two fingerprints differ (``date`` aside)."""
-    keys = (set(old) | set(new)) - set(NOT_COMPARED)
-    return sorted(key for key in keys if old.get(key) != new.get(key))
-
-
-@dataclass(frozen=True)
-class Correction:
-    """``whole_ms = sum over parts of (scale * (entry_ms - session_call_ms) + ms_per_part +
-    ms_per_weight_mb * weight_mb) + offset_ms``."""
-
-    scale: float = 1.0
-    ms_per_part: float = 0.0
-    ms_per_weight_mb: float = 0.0
-    offset_ms: float = 0.0
+def fill_command(path: str | Path, lut: LutFile) -> str:
+    """The command that (re)builds the LUT at ``path`` with everything its fingerprint says."""
+    fp = lut.fingerprint
+    if lut.provenance is not None:
+        return f"python -m latency.paper_phone --base {lut.provenance.base_lut} --out {path}"
+    space = os.path.relpath(resolve_record(fp.space_file))
+    parts = [f"python -m latency.build_lut --device {fp.device}"]
+    if fp.remote:
+        parts.append(f"--remote {fp.remote}")
+        if fp.remote_python and fp.remote_python != "python3":
+            parts.append(f"--remote-python {fp.remote_python}")
+    parts.append(f"--space {space if not space.startswith('..') else resolve_record(fp.space_file)}")
+    parts.append(f"--engine {fp.engine} --threads {fp.threads}")
+    if fp.inter_op_threads not in (None, 1):
+        parts.append(f"--inter-op-threads {fp.inter_op_threads}")
+    if fp.opt_level not in (None, "all"):
+        parts.append(f"--opt-level {fp.opt_level}")
+    if fp.precision is not None:
+        parts.append(f"--precision {fp.precision}")
+    if fp.opset not in (None, 17):
+        parts.append(f"--opset {fp.opset}")
+    default = RunPolicy()
+    for name in BUILD_LUT_POLICY_OPTIONS:
+        value = (fp.run_policy or {}).get(name, getattr(default, name))
+        if value != getattr(default, name):
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    parts.append(f"--out {path}")
+    return " ".join(parts)
 
 
 class LUT:
@@ -109,35 +58,34 @@ class LUT:
     and their keys are derived once per config and cached.
     """
 
-    def __init__(self, data: dict[str, Any], path: str | Path = "<memory>") -> None:
+    def __init__(self, file: LutFile, path: str | Path = "<memory>") -> None:
         self.path = str(path)
-        self.data = data
-        self.fingerprint: dict[str, Any] = data["fingerprint"]
-        self.resolution = int(self.fingerprint.get("resolution", 224))
-        self.session_call_ms = float((data.get("overhead") or {}).get("session_call_ms", 0.0))
-        correction = data.get("correction") or {}
-        self.correction = Correction(
-            float(correction.get("scale", 1.0)),
-            float(correction.get("ms_per_part", 0.0)),
-            float(correction.get("ms_per_weight_mb", 0.0)),
-            float(correction.get("offset_ms", self.session_call_ms)),
-        )
+        self.file = file
+        # As the file has it (fields the device did not report left out); typed: ``file.fingerprint``.
+        self.fingerprint: dict[str, Any] = file.to_json()["fingerprint"]
+        self.resolution = int(file.fingerprint.resolution)
+        self.session_call_ms = float(file.overhead.session_call_ms) if file.overhead else 0.0
+        if file.correction is None:
+            raise ValueError(f"LUT {path} has no correction (its build did not finish); resume it with {fill_command(path, file)}")
+        self.correction: Correction = file.correction
         c = self.correction
+        if c.ms_per_weight_mb and any(entry.weight_bytes is None for entry in file.entries.values()):
+            raise ValueError(f"LUT {path} has a weight term but entries without weight_bytes; rebuild it")
         # Each part's share of a prediction, computed once per entry.
         self._part = {
-            key: c.scale * (float(entry["median_ms"]) - self.session_call_ms)
+            key: c.scale * (float(entry.median_ms) - self.session_call_ms)
             + c.ms_per_part
-            + c.ms_per_weight_mb * float(entry.get("weight_bytes", 0)) / 1e6
-            for key, entry in data["entries"].items()
+            + c.ms_per_weight_mb * float(entry.weight_bytes or 0) / 1e6
+            for key, entry in file.entries.items()
         }
-        self._raw = {key: float(entry["median_ms"]) - self.session_call_ms for key, entry in data["entries"].items()}
+        self._raw = {key: float(entry.median_ms) - self.session_call_ms for key, entry in file.entries.items()}
         self._keys_cache: dict[NetConfig, tuple[str, ...]] = {}
         self._total_cache: dict[NetConfig, float] = {}
 
     @property
     def estimated(self) -> bool:
         """True when the entries are an estimate rather than measurements."""
-        return bool(self.fingerprint.get("estimated", False))
+        return self.file.estimated
 
     def __len__(self) -> int:
         return len(self._part)
@@ -163,7 +111,7 @@ class LUT:
         except KeyError:
             raise ValueError(
                 f"LUT {self.path} has no entry for {key}: the architecture is outside the space the LUT was "
-                f"measured for; build a LUT for a space that contains it ({fill_command('NEW.json', self.fingerprint)})"
+                f"measured for; build a LUT for a space that contains it ({fill_command('NEW.json', self.file)})"
             ) from None
 
     def sum_ms(self, cfg: NetConfig) -> float:
@@ -191,12 +139,46 @@ class LUT:
         rows.append(("(offset)", self.correction.offset_ms))
         return rows
 
+    # -- the space it belongs to ----------------------------------------------------------------
+
+    @property
+    def space_path(self) -> Path:
+        """The space file the LUT was built for (``space.resolve_record`` of its record)."""
+        return resolve_record(self.file.fingerprint.space_file)
+
+    def space(self, asked: str | Path | None = None) -> SearchSpace:
+        """The space to use with this LUT: ``asked`` (a path; None: the LUT's own), which must be
+        the one the LUT was built for (same file hash). One-line ValueError otherwise."""
+        return lut_space(self.path, self.file, asked)
+
+
+def lut_space(path: str | Path, file: LutFile, asked: str | Path | None = None) -> SearchSpace:
+    """The rule every reader follows for the space of a LUT: the recorded file (relative to the
+    project, see ``space.record_path``), or ``asked``, whose hash must equal the recorded one."""
+    recorded = file.fingerprint.space_file
+    if asked is None:
+        try:
+            space = load_space(resolve_record(recorded))
+        except ValueError as error:
+            raise ValueError(f"LUT {path} was built for the space {recorded}, which cannot be read here ({error}); pass it with --space") from None
+        if space.file_hash() != file.fingerprint.space_hash:
+            raise ValueError(
+                f"LUT {path} was built for another version of {recorded} (sha256 {file.fingerprint.space_hash[:12]}..., "
+                f"the file is {space.file_hash()[:12]}... now): rebuild it with {fill_command(path, file)}"
+            )
+        return space
+    space = load_space(asked)
+    if space.file_hash() != file.fingerprint.space_hash:
+        raise ValueError(
+            f"LUT {path} was built for another space ({recorded}, sha256 {file.fingerprint.space_hash[:12]}...) than "
+            f"{record_path(asked)} ({space.file_hash()[:12]}...): pass --space {recorded}, or a LUT built for {record_path(asked)}"
+        )
+    return space
+
 
 def load_lut(path: str | Path) -> LUT:
-    """Read a finished LUT; a missing, corrupt or unfinished file is a one-line ValueError."""
-    data = read_lut_data(path)
-    if not data.get("complete"):
-        raise ValueError(
-            f"LUT {path} is unfinished (its build was interrupted); resume it with {fill_command(path, data['fingerprint'])}"
-        )
-    return LUT(data, path)
+    """Read a finished LUT; a missing, corrupt, older or unfinished file is a one-line ValueError."""
+    file = read_lut_file(path)
+    if not file.complete:
+        raise ValueError(f"LUT {path} is unfinished (its build was interrupted); resume it with {fill_command(path, file)}")
+    return LUT(file, path)

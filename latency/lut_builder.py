@@ -20,12 +20,24 @@ from typing import Any, Callable, Iterable
 from repghost import NetConfig, PartSpec, part_key
 from space import arch_id
 
-from .agent import Engine, RunPolicy
 from .corrections import fit_correction
 from .devices import Device, Job
+from .engines import Engine
 from .exporter import Exported, ExportTask, export_stream
-from .lut import FORMAT, fingerprint_difference, read_lut_data, write_lut_data
+from .lut_format import (
+    CalibrationNet,
+    Drift,
+    Entry,
+    Fingerprint,
+    LutFile,
+    Overhead,
+    fingerprint_difference,
+    fingerprint_from_measurement,
+    read_lut_file,
+    write_lut_file,
+)
 from .overhead import trivial_onnx
+from .timing import RunPolicy
 
 SAVE_EVERY_S = 2.0
 
@@ -84,17 +96,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def make_fingerprint(device: Device, engine: Engine, settings: BuildSettings, space_info: dict[str, Any]) -> dict[str, Any]:
-    return {
+def make_fingerprint(device: Device, engine: Engine, settings: BuildSettings, space_info: dict[str, Any]) -> Fingerprint:
+    record = {
         **device.fingerprint(engine),
         "opset": settings.opset,
         "run_policy": settings.policy.to_dict(),
         **space_info,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    return fingerprint_from_measurement(record, f"the {device.name} device")
 
 
-def open_lut_file(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
+def open_lut_file(out: Path, fingerprint: Fingerprint) -> LutFile:
     """The LUT data to continue: the existing file's when it has the same fingerprint, a new one
     otherwise. Fails (one line, nothing written) on a corrupt file or another fingerprint, and
     makes sure ``out`` is writable before anything is measured."""
@@ -105,27 +118,26 @@ def open_lut_file(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     except OSError as error:
         raise ValueError(f"cannot create folder {out.parent} for --out: {error.strerror}") from None
     if out.exists():
-        data = read_lut_data(out)
-        differ = fingerprint_difference(data["fingerprint"], fingerprint)
+        data = read_lut_file(out)
+        differ = fingerprint_difference(data.fingerprint, fingerprint)
         if differ:
             field_name = differ[0]
             raise ValueError(
                 f"{out} was measured with another fingerprint ({', '.join(differ)} differ, e.g. {field_name}: "
-                f"{data['fingerprint'].get(field_name)!r} there vs {fingerprint.get(field_name)!r} now); "
+                f"{getattr(data.fingerprint, field_name)!r} there vs {getattr(fingerprint, field_name)!r} now); "
                 "choose another --out, or delete the file to rebuild"
             )
     else:
-        data = {"format": FORMAT, "fingerprint": fingerprint, "complete": False, "entries": {}}
-    data.setdefault("calibration", {"nets": {}})
+        data = LutFile(fingerprint=fingerprint)
     try:
-        write_lut_data(out, data)
+        write_lut_file(out, data)
     except OSError as error:
         raise ValueError(f"cannot write {out}: {error.strerror}") from None
     return data
 
 
 class _Saver:
-    def __init__(self, out: Path, data: dict[str, Any]) -> None:
+    def __init__(self, out: Path, data: LutFile) -> None:
         self.out, self.data, self.last = out, data, time.monotonic()
 
     def maybe(self) -> None:
@@ -133,33 +145,35 @@ class _Saver:
             self.now()
 
     def now(self) -> None:
-        write_lut_data(self.out, self.data)
+        write_lut_file(self.out, self.data)
         self.last = time.monotonic()
 
 
-def _measure_overhead(device: Device, engine: Engine, policy: RunPolicy, path: str, data: dict[str, Any]) -> None:
+OVERHEAD_HOW = (
+    "median over the build of the median time of one session call on a one-node graph (Identity "
+    "on a 1x1 tensor), measured like every entry; subtracted from every entry, and a whole "
+    "network pays it once (inside the correction's offset)"
+)
+DRIFT_HOW = "the reference part timed at the start, every overhead_every entries and at the end: [entries done, median ms]"
+
+
+def _measure_overhead(device: Device, engine: Engine, policy: RunPolicy, path: str, data: LutFile) -> None:
     measurement = device.measure(Job("(session call)", path, (1, 1)), engine, policy)
-    overhead = data.setdefault("overhead", {"samples_ms": []})
-    overhead["samples_ms"].append(round(measurement.median_ms, 6))
-    samples = sorted(overhead["samples_ms"])
-    overhead["session_call_ms"] = samples[len(samples) // 2]
-    overhead["how"] = (
-        "median over the build of the median time of one session call on a one-node graph (Identity "
-        "on a 1x1 tensor), measured like every entry; subtracted from every entry, and a whole "
-        "network pays it once (inside the correction's offset)"
-    )
+    samples = [*(data.overhead.samples_ms if data.overhead else []), round(measurement.median_ms, 6)]
+    data.overhead = Overhead(session_call_ms=sorted(samples)[len(samples) // 2], how=OVERHEAD_HOW, samples_ms=samples)
 
 
-def _measure_reference(device: Device, engine: Engine, policy: RunPolicy, reference: Job, data: dict[str, Any]) -> None:
+def _measure_reference(device: Device, engine: Engine, policy: RunPolicy, reference: Job, data: LutFile) -> None:
     """Time one fixed part again: its spread over the build shows how much the machine drifted
     (validation times it once more to compare the machine then and now)."""
     measurement = device.measure(reference, engine, policy)
-    drift = data.setdefault("drift", {"reference_key": reference.key.removeprefix("(reference) "), "samples": []})
-    drift["samples"].append([len(data["entries"]), round(measurement.median_ms, 6)])
-    values = sorted(sample[1] for sample in drift["samples"])
-    drift["reference_ms"] = values[len(values) // 2]
-    drift["max_over_min"] = round(values[-1] / values[0], 4)
-    drift["how"] = "the reference part timed at the start, every overhead_every entries and at the end: [entries done, median ms]"
+    if data.drift is None:
+        data.drift = Drift(reference_key=reference.key.removeprefix("(reference) "), how=DRIFT_HOW)
+    drift = data.drift
+    drift.samples.append([len(data.entries), round(measurement.median_ms, 6)])
+    values = sorted(sample[1] for sample in drift.samples)
+    drift.reference_ms = values[len(values) // 2]
+    drift.max_over_min = round(values[-1] / values[0], 4)
 
 
 def build(
@@ -171,14 +185,14 @@ def build(
     space_info: dict[str, Any],
     settings: BuildSettings | None = None,
     log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
-) -> dict[str, Any]:
+) -> LutFile:
     """Measure what ``out`` lacks for ``parts`` (and the calibration networks), fit the
     correction, mark the LUT complete and return its data."""
     settings = settings or BuildSettings()
     out = Path(out)
     fingerprint = make_fingerprint(device, engine, settings, space_info)
     data = open_lut_file(out, fingerprint)
-    entries: dict[str, Any] = data["entries"]
+    entries = data.entries
     saver = _Saver(out, data)
     resolution = int(space_info.get("resolution", 224))
     unique: dict[str, PartSpec] = {}
@@ -187,7 +201,7 @@ def build(
     if not unique:
         raise ValueError("the space has no parts to measure")
     todo = [ExportTask(key, spec=spec) for key, spec in unique.items() if key not in entries]
-    nets = data["calibration"]["nets"]
+    nets = data.calibration.nets
     calibration = {arch_id(cfg): cfg for cfg in settings.calibration}
     net_todo = [ExportTask(key, config=cfg, resolution=resolution) for key, cfg in calibration.items() if key not in nets]
     log(
@@ -198,7 +212,7 @@ def build(
     try:
         with tempfile.TemporaryDirectory(prefix="lut-") as folder:
             trivial = trivial_onnx(Path(folder) / "trivial.onnx", opset=settings.opset)
-            reference_key = data.get("drift", {}).get("reference_key") or next(iter(unique))
+            reference_key = data.drift.reference_key if data.drift else next(iter(unique))
             (Path(folder) / "reference").mkdir()
             reference_task = ExportTask(reference_key, spec=unique[reference_key])
             exported = list(export_stream([reference_task], Path(folder) / "reference", opset=settings.opset, worker=False))[0]
@@ -214,12 +228,12 @@ def build(
             weight_bytes: dict[str, int] = {}
             jobs = (_job(e, weight_bytes) for e in stream)
             for job, measurement in device.measure_stream(jobs, engine, policy):
-                entries[job.key] = {
-                    "weight_bytes": weight_bytes.pop(job.key),
-                    "median_ms": round(measurement.median_ms, 6),
-                    "iqr_ms": round(measurement.iqr_ms, 6),
-                    "runs": measurement.runs,
-                }
+                entries[job.key] = Entry(
+                    median_ms=round(measurement.median_ms, 6),
+                    iqr_ms=round(measurement.iqr_ms, 6),
+                    runs=measurement.runs,
+                    weight_bytes=weight_bytes.pop(job.key),
+                )
                 Path(job.onnx_path).unlink(missing_ok=True)
                 progress.step()
                 if progress.done % settings.overhead_every == 0:
@@ -230,7 +244,7 @@ def build(
             saver.now()
             # Whole networks: all exported first, then timed in shuffled rounds with nothing
             # else running here; a network counts once all its rounds are done.
-            pending: dict[str, list] = data["calibration"].setdefault("pending", {})
+            pending = data.calibration.pending
             rounds = settings.calibration_rounds
             exported = list(export_stream(net_todo, folder, opset=settings.opset, worker=False))
             progress = Progress("calibration networks (measurements)", sum(rounds - len(pending.get(e.key, [])) for e in exported))
@@ -242,21 +256,21 @@ def build(
                     done = pending.setdefault(job.key, [])
                     done.append([round(measurement.median_ms, 6), round(measurement.iqr_ms, 6), measurement.runs])
                     if len(done) >= rounds:
-                        nets[job.key] = {
-                            "measured_ms": round(float(statistics.median(m[0] for m in done)), 6),
-                            "round_medians_ms": [m[0] for m in done],
-                            "iqr_ms": round(float(statistics.median(m[1] for m in done)), 6),
-                            "runs": sum(m[2] for m in done),
-                            "config": calibration[job.key].to_json(),
-                        }
+                        nets[job.key] = CalibrationNet(
+                            config=calibration[job.key].to_json(),
+                            measured_ms=round(float(statistics.median(m[0] for m in done)), 6),
+                            round_medians_ms=[m[0] for m in done],
+                            iqr_ms=round(float(statistics.median(m[1] for m in done)), 6),
+                            runs=sum(m[2] for m in done),
+                        )
                         del pending[job.key]
                     progress.step()
                     saver.now()
-        data["calibration"]["how"] = settings.calibration_how
-        data.setdefault("build", {})["export_worker"] = settings.export_worker
-        data["correction"] = fit_correction(data, resolution)
-        data["complete"] = True
-        data["completed_date"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data.calibration.how = settings.calibration_how
+        data.export_worker = settings.export_worker
+        data.correction = fit_correction(data, resolution)
+        data.complete = True
+        data.completed_date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     finally:
         saver.now()
     return data

@@ -28,7 +28,12 @@ import numpy as np
 
 from repghost import NetConfig, build, count, ghostnet_config, part_key, reference, repghostnet_config
 
-from .lut import FORMAT, LUT, read_lut_data, write_lut_data
+from space import record_path
+
+from .cli import DefaultsFormatter
+from .lut import load_lut, lut_space
+from .lut_format import Correction as LutCorrection
+from .lut_format import Entry, Fingerprint, LutFile, Overhead, Provenance, read_lut_file, write_lut_file
 
 KINDS = ("reparam", "concat", "other")
 GAMMAS = tuple(np.round(np.arange(0.70, 1.301, 0.05), 2))
@@ -178,49 +183,50 @@ def summarize(points: list[Point], values: np.ndarray) -> dict[str, float]:
     }
 
 
-def estimated_lut(base: dict, base_path: str, calibration: Calibration, loo: dict) -> dict:
+def estimated_lut(base: LutFile, base_path: str, calibration: Calibration, loo: dict) -> LutFile:
     """The phone LUT: every base entry transformed; session cost folded into the offset."""
-    session_ms = float(base["overhead"]["session_call_ms"])
+    session_ms = float(base.overhead.session_call_ms)
     entries = {
-        key: {"median_ms": round(calibration.entry_ms(key, float(e["median_ms"]) - session_ms), 6), "host_median_ms": e["median_ms"]}
-        for key, e in base["entries"].items()
+        key: Entry(median_ms=round(calibration.entry_ms(key, float(e.median_ms) - session_ms), 6), host_median_ms=e.median_ms)
+        for key, e in base.entries.items()
     }
-    fp = base["fingerprint"]
-    fingerprint = {
-        "device": "paper-phone",
-        "estimated": True,
-        "estimate_of": "the ARM phone of the RepGhostNet readme (ONNX -> MNN; phone, threads and MNN version not published)",
-        "base_lut": base_path,
-        "base_fingerprint": {k: fp.get(k) for k in ("device", "cpu_model", "arch", "engine", "engine_version", "threads", "opt_level", "date")},
-        "engine": f"estimate from {fp.get('engine')}",
-        "engine_version": fp.get("engine_version"),
-        "threads": fp.get("threads"),
-        "space_file": fp.get("space_file"),
-        "space_hash": fp.get("space_hash"),
-        "resolution": fp.get("resolution"),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return {
-        "format": FORMAT,
-        "fingerprint": fingerprint,
-        "complete": True,
-        "overhead": {"session_call_ms": 0.0, "how": "folded into the calibration offset"},
-        "correction": {
-            "model": f"paper-phone {calibration.name}",
-            "scale": 1.0,
-            "ms_per_part": 0.0,
-            "ms_per_weight_mb": 0.0,
-            "offset_ms": calibration.offset_ms,
-            "how": "entries are scale[kind] * (host entry - host session call) ** gamma; offset added once per network",
-            "calibration": {"name": calibration.name, "scale": calibration.scale, "gamma": calibration.gamma, "offset_ms": calibration.offset_ms},
-            "leave_one_out": loo,
-        },
-        "entries": entries,
-    }
+    fp = base.fingerprint
+    fingerprint = Fingerprint(
+        device="paper-phone",
+        engine=f"estimate from {fp.engine}",
+        engine_version=fp.engine_version,
+        threads=fp.threads,
+        space_file=fp.space_file,
+        space_hash=fp.space_hash,
+        resolution=fp.resolution,
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    provenance = Provenance(
+        estimate_of="the ARM phone of the RepGhostNet readme (ONNX -> MNN; phone, threads and MNN version not published)",
+        base_lut=record_path(base_path),
+        base_fingerprint={k: getattr(fp, k) for k in ("device", "cpu_model", "arch", "engine", "engine_version", "threads", "opt_level", "date")},
+        calibration={"name": calibration.name, "scale": calibration.scale, "gamma": calibration.gamma, "offset_ms": calibration.offset_ms},
+        leave_one_out=loo,
+    )
+    return LutFile(
+        fingerprint=fingerprint,
+        complete=True,
+        entries=entries,
+        overhead=Overhead(session_call_ms=0.0, how="folded into the calibration offset"),
+        correction=LutCorrection(
+            model=f"paper-phone {calibration.name}",
+            scale=1.0,
+            ms_per_part=0.0,
+            ms_per_weight_mb=0.0,
+            offset_ms=calibration.offset_ms,
+            how="entries are scale[kind] * (host entry - host session call) ** gamma; offset added once per network",
+        ),
+        provenance=provenance,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m latency.paper_phone", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m latency.paper_phone", description=__doc__.splitlines()[0], formatter_class=DefaultsFormatter)
     parser.add_argument("--base", required=True, help="host LUT whose entries are calibrated (must cover the space)")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=LUT", help="another base to compare (e.g. mnn=results/lut/x.json); it needs entries only for the ten reference networks")
     parser.add_argument("--out", default="results/lut/paper-phone.json", help="estimated LUT to write")
@@ -234,28 +240,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    base = read_lut_data(args.base)
-    if not base.get("complete") or base["fingerprint"].get("estimated"):
+    base = read_lut_file(args.base)
+    if not base.complete or base.estimated:
         raise ValueError(f"--base {args.base} must be a finished, measured LUT")
-    bases = {base["fingerprint"].get("engine", "base"): (args.base, base)}
+    lut_space(args.base, base)  # the space it records is still the one it was built for
+    bases = {base.fingerprint.engine: (args.base, base)}
     for item in args.compare:
         name, _, path = item.partition("=")
         if not path:
             raise ValueError(f"--compare takes NAME=LUT, got {item!r}")
-        bases[name] = (path, read_lut_data(path))
+        bases[name] = (path, read_lut_file(path))
     points = reference_points()
     published = np.array([p.published_ms for p in points])
     predictions = {"macs": macs_baseline(points)}
     summary = {"macs": summarize(points, predictions["macs"])}
     fitted = {}
     for name, (path, data) in bases.items():
-        session_ms = float(data["overhead"]["session_call_ms"])
-        resolution = int(data["fingerprint"].get("resolution", 224))
+        session_ms = float(data.overhead.session_call_ms) if data.overhead else 0.0
+        resolution = int(data.fingerprint.resolution)
 
-        def entry(key: str, data: dict = data, session_ms: float = session_ms, path: str = path) -> float:
-            if key not in data["entries"]:
+        def entry(key: str, data: LutFile = data, session_ms: float = session_ms, path: str = path) -> float:
+            if key not in data.entries:
                 raise ValueError(f"LUT {path} has no entry for {key} (a part of a reference network)")
-            return float(data["entries"][key]["median_ms"]) - session_ms
+            return float(data.entries[key].median_ms) - session_ms
 
         parts = [host_parts(p.config, entry, resolution) for p in points]
         for model in MODELS:
@@ -270,15 +277,15 @@ def _run(args: argparse.Namespace) -> int:
     loo = {"chosen": chosen, "summary": summary, "table": error_table(points, predictions)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_lut_data(out, estimated_lut(base, args.base, calibration, loo))
+    write_lut_file(out, estimated_lut(base, args.base, calibration, loo))
     report = Path(args.report) if args.report else out.with_suffix(".loo.json")
     report.write_text(json.dumps(loo, indent=2) + "\n")
-    LUT(read_lut_data(out), out)  # the written file loads as a LUT
+    load_lut(out)  # the written file loads as a LUT
     print(f"{'calibration':<22} {'mean % (all)':>12} {'mean % (rep)':>12} {'max % (rep)':>11} {'max % (ghost)':>13}")
     for label, row in summary.items():
         mark = "  <- written" if label == chosen else ""
         print(f"{label:<22} {row['mean_err_pct_all']:12.2f} {row['mean_err_pct_repghost']:12.2f} {row['max_err_pct_repghost']:11.2f} {row['max_err_pct_ghostnet']:13.2f}{mark}")
-    print(f"wrote {out} (estimated, {len(base['entries'])} entries, calibration {calibration.name}: scale {calibration.scale}, gamma {calibration.gamma:g}, offset {calibration.offset_ms:.2f} ms) and {report}")
+    print(f"wrote {out} (estimated, {len(base.entries)} entries, calibration {calibration.name}: scale {calibration.scale}, gamma {calibration.gamma:g}, offset {calibration.offset_ms:.2f} ms) and {report}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """Measuring on another machine over SSH: the ARM board a search targets, reached from a workstation.
 
 The system's OpenSSH client (``ssh``) does all the work. One master connection (ControlMaster)
-is opened and reused by every later command; ``agent.py`` (one self-contained file: it needs only
-Python, numpy and the engine's package there) is copied to a temporary folder on the remote; then
+is opened and reused by every later command; the timing agent (``AGENT_FILES``: the
+agent, the timing protocol and the engines package, which need only Python, numpy and the
+engine's package there) is copied to a temporary folder on the remote; then
 each batch of jobs goes in one ssh call: its ONNX files and a job file are piped in as a tar
 stream (unpacked by the remote's Python, so the remote needs no SFTP server, which ``scp`` needs
 since OpenSSH 9), the agent times them and prints one JSON line per result, and each line is
@@ -34,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from . import agent
-from .agent import Engine, Measurement, RunPolicy
 from .devices import ARM_MACHINES, Device, Job
+from .engines import Engine
+from .timing import Measurement, RunPolicy
 
 CONTROL_PERSIST_S = 60
 # Run by the remote Python: unpack the tar stream on stdin into the folder named by argv[1].
@@ -46,6 +47,22 @@ UNPACK = (
 )
 CONNECT_TIMEOUT_S = 15
 ALIVE_INTERVAL_S = 5
+
+HERE = Path(__file__).resolve().parent
+# The files a remote machine needs, relative to the folder that holds the ``latency`` package.
+AGENT_FILES = (
+    "latency/agent.py",
+    "latency/machine.py",
+    "latency/timing.py",
+    *sorted(f"latency/engines/{path.name}" for path in (HERE / "engines").glob("*.py")),
+)
+
+
+def agent_files() -> dict[str, bytes]:
+    """``AGENT_FILES`` and their contents, plus the empty package file that makes them importable there."""
+    files = {name: (HERE.parent / name).read_bytes() for name in AGENT_FILES}
+    files["latency/__init__.py"] = b'"""The timing agent\'s share of the latency package (copied by the host)."""\n'
+    return files
 
 
 class RemoteError(ValueError):
@@ -203,13 +220,22 @@ class RemoteDevice(Device):
             detail = _tail(log.read_text(errors="replace").splitlines(), f"ssh exit code {code}")
             raise ValueError(f"cannot connect to {self.target} over SSH: {detail}")
         state.connected = True
-        script = 'd=$(mktemp -d "${TMPDIR:-/tmp}/repghost-agent.XXXXXX") && cat > "$d/agent.py" && echo "$d"'
-        made = self._ssh(f"sh -c {shlex.quote(script)}", stdin=Path(agent.__file__).read_bytes())
+        script = 'd=$(mktemp -d "${TMPDIR:-/tmp}/repghost-agent.XXXXXX") && echo "$d"'
+        made = self._ssh(f"sh -c {shlex.quote(script)}")
         lines = made.stdout.decode(errors="replace").split()
         if made.returncode != 0 or not lines:
             detail = _tail(made.stderr.decode(errors="replace").splitlines(), f"exit code {made.returncode}")
-            raise RemoteError(f"cannot copy the timing agent to a temporary folder on {self.target}: {detail}")
+            raise RemoteError(f"cannot make a temporary folder for the timing agent on {self.target}: {detail}")
         state.remote_dir = lines[-1]
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for name, data in sorted(agent_files().items()):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        copied = self._ssh(f"{shlex.quote(self.remote_python)} -c {shlex.quote(UNPACK)} {shlex.quote(state.remote_dir)}", stdin=archive.getvalue())
+        if copied.returncode != 0:
+            raise self._agent_failure(copied.returncode, copied.stderr.decode(errors="replace").splitlines())
 
     def close(self) -> None:
         """Remove the remote folder and close the master connection (also done at exit)."""
@@ -237,7 +263,7 @@ class RemoteDevice(Device):
         """A POSIX sh command (whatever the remote login shell) that runs ``before`` and the agent
         in the remote folder, then ``then``, and exits with the agent's code."""
         folder = shlex.quote(self._state.remote_dir or ".")
-        script = f"cd {folder} || exit 3; {before} {shlex.quote(self.remote_python)} agent.py {arguments}; code=$?; {then} exit $code"
+        script = f"cd {folder} || exit 3; {before} {shlex.quote(self.remote_python)} -m latency.agent {arguments}; code=$?; {then} exit $code"
         return f"sh -c {shlex.quote(script)}"
 
     def _agent_failure(self, code: int, stderr_lines: Iterable[str]) -> ValueError:
@@ -254,7 +280,7 @@ class RemoteDevice(Device):
     # -- Device -----------------------------------------------------------------------------
 
     def fingerprint(self, engine: Engine) -> dict[str, Any]:
-        settings = {key: getattr(engine, key) for key in engine.SETTINGS}
+        settings = engine.constructor_settings()
         cache_key = json.dumps([engine.name, settings], sort_keys=True)
         if cache_key not in self._fingerprints:
             self._connect()
@@ -273,7 +299,7 @@ class RemoteDevice(Device):
                     f"--device arm --remote {self.target}: that machine is {info.get('arch')}, not ARM; "
                     f"use --device host --remote {self.target} to measure it anyway"
                 )
-            self._fingerprints[cache_key] = {"device": self.name, **info, "via": "ssh", "remote_python": self.remote_python}
+            self._fingerprints[cache_key] = {"device": self.name, **info, "via": "ssh", "remote": str(self.target), "remote_python": self.remote_python}
         return dict(self._fingerprints[cache_key])
 
     def measure_stream(self, jobs: Iterable[Job], engine: Engine, policy: RunPolicy) -> Iterator[tuple[Job, Measurement]]:
@@ -301,7 +327,7 @@ class RemoteDevice(Device):
             items.append({"key": str(index), "onnx": f"{index:04d}.onnx", "input_shape": list(job.input_shape)})
         document = {
             "engine": engine.name,
-            "engine_settings": {key: getattr(engine, key) for key in engine.SETTINGS},
+            "engine_settings": engine.constructor_settings(),
             "policy": policy.to_dict(),
             "items": items,
         }

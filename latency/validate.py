@@ -9,6 +9,7 @@ on the same device, engine, threads and run policy, and writes ``<lut>.validatio
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -24,12 +25,15 @@ import pandas as pd
 import repghost
 from space import arch_id
 
-from .agent import RunPolicy, engine_from_settings
-from .devices import Job, get_device
+from .cli import DefaultsFormatter
+from .device_registry import DEVICES, get_device
+from .devices import Job
+from .engines import engine_from_settings
 from .exporter import ExportTask, export_stream
 from .lut import LUT, load_lut
 from .lut_builder import Progress
 from .remote import add_remote_arguments, remote_settings
+from .timing import RunPolicy
 
 MACHINE_FIELDS = ("device", "cpu_model", "arch", "cores", "engine", "engine_version", "threads", "inter_op_threads", "opt_level", "precision")
 
@@ -37,7 +41,7 @@ MACHINE_FIELDS = ("device", "cpu_model", "arch", "cores", "engine", "engine_vers
 def candidates(space: Any, lut: LUT, n: int, seed: int) -> list[tuple[str, str, repghost.NetConfig]]:
     """(kind, name, config): ``n`` distinct random architectures that are not calibration
     networks of ``lut``, then the paper's RepGhostNets whose parts are all in the LUT."""
-    excluded = set((lut.data.get("calibration") or {}).get("nets", {}))
+    excluded = set(lut.file.calibration.nets)
     rng = random.Random(seed)
     found: dict[str, repghost.NetConfig] = {}
     for _ in range(max(50 * n, 200)):
@@ -56,7 +60,7 @@ def candidates(space: Any, lut: LUT, n: int, seed: int) -> list[tuple[str, str, 
 
 
 def _reference_job(lut: LUT, space_parts: list, folder: str, opset: int) -> Job | None:
-    key = (lut.data.get("drift") or {}).get("reference_key")
+    key = lut.file.drift.reference_key if lut.file.drift else None
     spec = next((p for p in space_parts if repghost.part_key(p) == key), None)
     if spec is None:
         return None
@@ -95,14 +99,14 @@ def measure_networks(
             f"this LUT was measured elsewhere ({', '.join(differ)} differ, e.g. {name}: {fingerprint.get(name)!r} "
             f"there vs {here.get(name)!r} here); validate on the device it was built on"
         )
-    policy = RunPolicy.from_dict(fingerprint.get("run_policy", {}))
+    policy = RunPolicy.from_dict(fingerprint.get("run_policy") or {})
     resolution = lut.resolution
     tasks = [ExportTask(f"{i}", config=cfg, resolution=resolution) for i, (_, _, cfg) in enumerate(rows)]
     times: dict[str, list[tuple[float, float, int]]] = {task.key: [] for task in tasks}
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="lut-validate-") as folder:
         # All exported first, then timed in rounds with nothing else running here.
-        opset = int(fingerprint.get("opset", 17))
+        opset = int(fingerprint.get("opset") or 17)
         progress = Progress("exporting networks", len(tasks))
         jobs = []
         for exported in export_stream(tasks, folder, opset=opset, worker=False):
@@ -120,7 +124,7 @@ def measure_networks(
             if reference:
                 reference_ms.append(device.measure(reference, engine, policy).median_ms)
     if reference_ms:
-        build_ms = float(lut.data["drift"]["reference_ms"])
+        build_ms = float(lut.file.drift.reference_ms)
         now_ms = float(np.median(reference_ms))
         drift_note.update(reference_key=reference.key.removeprefix("(reference) "), reference_build_ms=build_ms, reference_now_ms=now_ms, now_over_build=now_ms / build_ms)
     records = []
@@ -246,14 +250,14 @@ def _format(stats_row: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m latency.validate", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="python -m latency.validate", description=__doc__.splitlines()[0], formatter_class=DefaultsFormatter
     )
     parser.add_argument("--lut", required=True, help="LUT file to validate")
     parser.add_argument("--n", type=int, default=100, help="random architectures")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling and of the measuring order")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per network, in shuffled rounds (the median is kept)")
     parser.add_argument("--space", default=None, help="space file (default: the one in the LUT's fingerprint)")
-    parser.add_argument("--device", default=None, help="device (default: the LUT's)")
+    parser.add_argument("--device", default=None, choices=sorted(DEVICES), help="device (default: the LUT's)")
     parser.add_argument("--remote", default=None, help="user@host[:port] for a device measured over SSH")
     add_remote_arguments(parser)
     return parser.parse_args(argv)
@@ -266,12 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--n and --rounds must be at least 1")
         lut_path = Path(args.lut)
         lut = load_lut(lut_path)
-        import space as space_package
-
-        space_file = args.space or lut.fingerprint.get("space_file")
-        space = space_package.load_space(space_file)
-        if space.file_hash() != lut.fingerprint.get("space_hash"):
-            raise ValueError(f"space file {space_file} has changed since the LUT was built (hash differs); rebuild the LUT or pass the original with --space")
+        if lut.estimated:
+            raise ValueError(f"LUT {lut_path} is an estimate (of {lut.file.provenance.estimate_of}): there is no device here to measure it on")
+        space = lut.space(args.space)
         rows = candidates(space, lut, args.n, args.seed)
         load_before = os.getloadavg()
         drift: dict[str, Any] = {}
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "drift": drift,
-        "correction": {k: v for k, v in (lut.data.get("correction") or {}).items() if k != "candidates"},
+        "correction": {k: v for k, v in dataclasses.asdict(lut.file.correction).items() if k != "candidates" and v is not None},
         "summary": summary,
         "repeatability": repeatability(frame),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .files import PROJECT_ROOT, record_path, resolve_record
 from .ids import arch_id
 from .schema import BaseBlock, SpaceData, Stage, read_space_file
 from .search_space import DEFAULT_SPACE, Decision, SearchSpace
@@ -23,4 +24,16 @@ def load_space(path: str | Path | None = None) -> SearchSpace:
     return SearchSpace(read_space_file(Path(path)))
 
 
-__all__ = ["DEFAULT_SPACE", "BaseBlock", "Decision", "SearchSpace", "SpaceData", "Stage", "arch_id", "load_space"]
+__all__ = [
+    "DEFAULT_SPACE",
+    "PROJECT_ROOT",
+    "BaseBlock",
+    "Decision",
+    "SearchSpace",
+    "SpaceData",
+    "Stage",
+    "arch_id",
+    "load_space",
+    "record_path",
+    "resolve_record",
+]

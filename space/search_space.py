@@ -1,8 +1,10 @@
 """The search space: decisions, decoding them into a ``NetConfig``, and the paper models as points.
 
-One walk over the space (``_walk``) is the single definition of which decisions exist, when
-they are active and what they mean; decoding, sampling, Optuna suggestion and enumeration all
-drive it, each with its own way of choosing.
+One walk over an architecture's decisions (``_walk``) is the single definition of which
+decisions exist, when they are active and what they mean; decoding, sampling, Optuna suggestion
+and enumeration all drive it, each with its own way of choosing. The space as a whole (its size,
+its parts, its fastest point) is folded from ``space.walk``; both build blocks with
+``space.blocks.block_config``.
 
 Channel rule: ``make_divisible(base * width * ratio, 4)``, so ratio 1.0 reproduces the presets.
 A ``concat`` block takes its mid from the row's ``concat_mid`` (GhostNet's table, about twice
@@ -22,6 +24,10 @@ from typing import Any, Callable, Iterator
 
 from repghost.config import BlockConfig, BlockSpec, NetConfig, PartSpec, make_divisible
 
+from .blocks import BlockOption, block_config
+from .counting import count_assignments, count_networks, reachable_parts
+from .fastest import fastest
+from .optuna_suggest import suggest
 from .schema import BaseBlock, SpaceData, Stage
 
 DEFAULT_SPACE = Path(__file__).with_name("repghost.yaml")
@@ -72,21 +78,15 @@ class SearchSpace:
 
     def size(self) -> int:
         """Exact number of distinct networks (distinct ``NetConfig``) in the space."""
-        from .counting import count_networks
-
         return count_networks(self.data)
 
     def n_assignments(self) -> int:
         """Number of distinct decision assignments (>= ``size()``: rounding can merge some)."""
-        from .counting import count_assignments
-
         return count_assignments(self.data)
 
     def parts(self) -> list[PartSpec]:
         """Every distinct deployable part (stem, deploy-form bottleneck with its input shape,
         head) that some architecture of the space contains, sorted by ``repghost.part_key``."""
-        from .counting import reachable_parts
-
         if self._parts is None:
             self._parts = reachable_parts(self.data)
         return list(self._parts)
@@ -98,9 +98,9 @@ class SearchSpace:
     def fastest(self, part_ms: Callable[[PartSpec], float]) -> tuple[float, dict[str, Choice]]:
         """Lowest sum of ``part_ms(spec)`` over an architecture's parts, and params reaching
         it; exact, by a shortest path over reachable states (see ``space.fastest``)."""
-        from .fastest import fastest
-
-        return fastest(self, part_ms)
+        total_ms, full = fastest(self.data, part_ms)
+        params, _ = self.params_of(lambda decision: full[decision.name])
+        return total_ms, params
 
     # -- points of the space --------------------------------------------------------------------
 
@@ -148,8 +148,6 @@ class SearchSpace:
 
     def suggest(self, trial: Any) -> NetConfig:
         """The network an Optuna trial picks: one ``suggest_categorical`` per active decision."""
-        from .optuna_suggest import suggest
-
         return suggest(self, trial)
 
     def paper_point(self, width: float, *, family: str = "repghost") -> dict[str, Choice]:
@@ -279,18 +277,4 @@ def _block_config(data: SpaceData, block: BaseBlock, width: float, out_ratio: fl
     se = bool(get(f"{block.name}.se"))
     branch = str(get(f"{block.name}.branch")) if reuse == "reparam" else "none"
     kernel = int(get(f"{block.name}.kernel")) if block.stride == 2 else block.kernel
-    return block_config(data, block, width, out_ratio, reuse=reuse, mid_ratio=mid_ratio, se=se, branch=branch, kernel=kernel)
-
-
-def block_config(data: SpaceData, block: BaseBlock, width: float, out_ratio: float, *, reuse: str, mid_ratio: float, se: bool, branch: str, kernel: int) -> BlockConfig:
-    """The channel rule, in one place: ``make_divisible(base * width * ratio, 4)``."""
-    base_mid = block.mid if reuse == "reparam" else block.concat_mid
-    return BlockConfig(
-        kernel=kernel,
-        mid=make_divisible(base_mid * width * mid_ratio),
-        out=make_divisible(block.out * width * out_ratio),
-        se_ratio=data.se_ratio if se else 0.0,
-        stride=block.stride,
-        branch=branch,
-        reuse=reuse,
-    )
+    return block_config(data, block, width, out_ratio, BlockOption(reuse, mid_ratio, se, branch, kernel))

@@ -1,9 +1,11 @@
-"""Contract tests run against every registered latency engine, plus the agent run as a script."""
+"""The timing agent as the remote board gets it, run policies, and the device CLI's refusals
+(the contract of every engine and device is tests/test_latency_contract.py)."""
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -13,11 +15,12 @@ from pathlib import Path
 import pytest
 
 import repghost
-from latency import ENGINES, Measurement, RunPolicy, get_device, get_engine
-from latency.agent import __file__ as AGENT_FILE
+from latency import RunPolicy, get_device
 from latency.build_lut import main as build_main
+from latency.remote import AGENT_FILES, agent_files
 from latency.overhead import trivial_onnx
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL_BLOCK = repghost.BlockConfig(kernel=3, mid=48, out=24, stride=1)
 BIG_BLOCK = repghost.BlockConfig(kernel=5, mid=192, out=64, stride=2, se_ratio=0.25)
 
@@ -38,51 +41,6 @@ def models(tmp_path_factory):
     }
 
 
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_engine_measures_with_spread(name, models):
-    engine = get_engine(name, threads=1)
-    policy = RunPolicy(min_runs=15, max_runs=60)
-    measurement = engine.measure(*models["small"], policy)
-    assert isinstance(measurement, Measurement)
-    assert 0 < measurement.median_ms < 1000
-    assert 0 <= measurement.iqr_ms < 10 * measurement.median_ms
-    assert policy.min_runs <= measurement.runs <= policy.max_runs * policy.attempts
-    assert measurement.meta["engine"] == name
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_engine_orders_work(name, models):
-    """A block doing about 100x the work of another must time slower, and the one-node graph
-    (the session-call cost) faster than both."""
-    engine = get_engine(name)
-    trivial = engine.measure(*models["trivial"]).median_ms
-    small = engine.measure(*models["small"]).median_ms
-    big = engine.measure(*models["big"]).median_ms
-    assert trivial < small < big
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_engine_settings_are_recorded(name):
-    settings = get_engine(name, threads=1, inter_op_threads=1, opt_level="extended").settings()
-    assert settings["engine"] == name and settings["threads"] == 1 and settings["opt_level"] == "extended"
-    assert settings["engine_version"]
-
-
-@pytest.mark.parametrize("name", sorted(ENGINES))
-def test_engine_rejects_bad_input(name, tmp_path):
-    with pytest.raises(ValueError, match="threads"):
-        get_engine(name, threads=0)
-    with pytest.raises(ValueError, match="opt_level"):
-        get_engine(name, opt_level="max")
-    with pytest.raises(ValueError, match="no ONNX file"):
-        get_engine(name).measure(str(tmp_path / "missing.onnx"), (1, 1))
-
-
-def test_unknown_engine_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown engine 'tflite'; known engines: mnn, ort"):
-        get_engine("tflite")
-
-
 def test_run_policy_validates():
     with pytest.raises(ValueError, match="max_runs"):
         RunPolicy(min_runs=50, max_runs=10)
@@ -92,23 +50,45 @@ def test_run_policy_validates():
         RunPolicy.from_dict({"min_run": 3})
 
 
-def test_agent_imports_only_stdlib_numpy_and_engines():
-    tree = ast.parse(Path(AGENT_FILE).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "the agent must not import relative modules"
-            imported.add(node.module.split(".")[0])
-    third_party = {name for name in imported if name not in sys.stdlib_module_names}
-    assert third_party == {"numpy"}
+def test_shipped_files_import_only_stdlib_numpy_and_each_other():
+    """What the remote board gets needs only Python, numpy and an engine's own package
+    (imported when the engine is made), and imports nothing of the project it is not sent."""
+    shipped = set(AGENT_FILES)
+    for name in AGENT_FILES:
+        tree = ast.parse((ROOT / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module]
+            elif isinstance(node, ast.ImportFrom):
+                base = Path(name).parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                target = base / (node.module or "").replace(".", "/")
+                assert f"{target}.py" in shipped or f"{target}/__init__.py" in shipped, f"{name} imports {target}, which is not shipped"
+                continue
+            else:
+                continue
+            third_party = {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names)
+            assert third_party <= {"numpy", "__future__"}, f"{name} imports {third_party}"
 
 
-def test_agent_runs_as_a_copied_script(models, tmp_path):
-    """The agent alone in a folder (as on a remote machine) times a job and prints JSON lines."""
-    agent = tmp_path / "agent.py"
-    shutil.copy(AGENT_FILE, agent)
+def ship(folder: Path) -> None:
+    for name, data in agent_files().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
+def run_agent(folder: Path, *arguments: str) -> subprocess.CompletedProcess:
+    """``python -m latency.agent`` run as the remote runs it, in the folder it was shipped to."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-m", "latency.agent", *arguments], capture_output=True, text=True, cwd=folder, env=env)
+
+
+def test_agent_runs_as_shipped(models, tmp_path):
+    """The shipped files alone in a folder (as on a remote machine) time a job and print JSON lines."""
+    ship(tmp_path)
     shutil.copy(models["small"][0], tmp_path / "small.onnx")
     job = {
         "engine": "ort",
@@ -117,25 +97,24 @@ def test_agent_runs_as_a_copied_script(models, tmp_path):
         "items": [{"key": "small", "onnx": "small.onnx", "input_shape": list(models["small"][1])}],
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
-    result = subprocess.run([sys.executable, "-I", str(agent), str(tmp_path / "job.json")], capture_output=True, text=True, cwd=tmp_path)
+    result = run_agent(tmp_path, "job.json")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["key"] for line in lines] == ["small"]
     assert lines[0]["median_ms"] > 0 and lines[0]["runs"] >= 10
 
-    result = subprocess.run([sys.executable, "-I", str(agent), "--fingerprint"], capture_output=True, text=True, cwd=tmp_path)
+    code = "import sys, latency.agent; print(latency.agent.__file__, 'repghost' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.stdout.split() == [str(tmp_path / "latency" / "agent.py"), "False"]  # the shipped copy, alone
+
+    result = run_agent(tmp_path, "--fingerprint")
     assert result.returncode == 0, result.stderr
     fingerprint = json.loads(result.stdout)
     assert fingerprint["arch"] == platform.machine() and fingerprint["engine"] == "ort"
     assert {"cpu_model", "cores", "os", "engine_version"} <= set(fingerprint)
 
-    result = subprocess.run([sys.executable, "-I", str(agent), "--fingerprint", "--engine", "nope"], capture_output=True, text=True)
+    result = run_agent(tmp_path, "--fingerprint", "--engine", "nope")
     assert result.returncode == 2 and result.stderr.startswith("error: unknown engine")
-
-
-def test_unknown_device_lists_known_ones():
-    with pytest.raises(ValueError, match="unknown device 'gpu'; known devices: arm, host"):
-        get_device("gpu")
 
 
 @pytest.mark.skipif(platform.machine().lower() in ("aarch64", "arm64"), reason="this machine is ARM: --device arm is local here")

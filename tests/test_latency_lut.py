@@ -17,7 +17,7 @@ import pytest
 import repghost
 import space
 from latency import load_lut
-from latency.agent import RunPolicy, get_engine
+from latency import RunPolicy, get_engine
 from latency.build_lut import main as build_main
 from latency.devices import HostDevice
 from latency.lut_builder import BuildSettings, build
@@ -68,7 +68,7 @@ def test_prediction_matches_a_real_end_to_end_run(tiny_lut, tiny_space, tmp_path
     prediction made from entries timed earlier is scaled by how the LUT's drift reference part
     times now against at build time, measured right beside each network (5 rounds, median)."""
     lut = load_lut(tiny_lut)
-    calibration = set(lut.data["calibration"]["nets"])
+    calibration = set(lut.file.calibration.nets)
     rng = random.Random(123)
     configs = []
     while len(configs) < 3:
@@ -76,8 +76,8 @@ def test_prediction_matches_a_real_end_to_end_run(tiny_lut, tiny_space, tmp_path
         if arch_id(cfg) not in calibration and cfg not in configs:
             configs.append(cfg)
     engine = get_engine("ort", threads=1)
-    drift = lut.data["drift"]
-    reference = next(spec for spec in tiny_space.parts() if repghost.part_key(spec) == drift["reference_key"])
+    drift = lut.file.drift
+    reference = next(spec for spec in tiny_space.parts() if repghost.part_key(spec) == drift.reference_key)
     reference_path = tmp_path / "reference.onnx"
     repghost.export_onnx(repghost.build_part(reference), reference_path, input_shape=reference.input_shape())
     ratios = []
@@ -87,7 +87,7 @@ def test_prediction_matches_a_real_end_to_end_run(tiny_lut, tiny_space, tmp_path
         repghost.export_onnx(repghost.build(cfg, deploy=True), path, input_shape=shape)
         rounds = []
         for _ in range(5):
-            now_over_build = engine.measure(str(reference_path), reference.input_shape()).median_ms / drift["reference_ms"]
+            now_over_build = engine.measure(str(reference_path), reference.input_shape()).median_ms / drift.reference_ms
             measured = engine.measure(str(path), shape).median_ms
             rounds.append(lut.predict(cfg) * now_over_build / measured)
         ratios.append(sorted(rounds)[2])
@@ -158,9 +158,12 @@ def test_other_fingerprint_is_refused_and_left_alone(tiny_lut, tmp_path, capsys)
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
+    for option, value in (("--device", "tpu"), ("--engine", "trt"), ("--opt-level", "max"), ("--precision", "int4")):
+        with pytest.raises(SystemExit) as caught:  # argparse's choices: the usage line, then the error
+            build_main([option, value, "--space", str(TINY)])
+        err = capsys.readouterr().err
+        assert caught.value.code == 2 and f"argument {option}: invalid choice: '{value}'" in err
     cases = {
-        "unknown device": (["--device", "tpu", "--space", str(TINY)], "unknown device 'tpu'"),
-        "unknown engine": (["--engine", "trt", "--space", str(TINY)], "unknown engine 'trt'"),
         "unwritable output": (["--space", str(TINY), "--out", str(blocker / "lut.json")], "cannot create folder"),
         "output is a folder": (["--space", str(TINY), "--out", str(tmp_path)], "is a folder"),
     }
@@ -220,8 +223,8 @@ def test_interrupted_build_resumes_without_re_measuring(tmp_path, tiny_space):
     rounds = settings.calibration_rounds
     assert len(second.timed) == len({repghost.part_key(p) for p in parts}) - 7 + rounds * len({arch_id(c) for c in configs})
     for key in first.timed:
-        assert data["entries"][key] == saved["entries"][key]
-    assert data["complete"] is True
+        assert data.to_json()["entries"][key] == saved["entries"][key]
+    assert data.complete is True
 
     third = CountingHost()
     build(parts, out, device=third, engine=engine, space_info=info, settings=settings, log=lambda _: None)

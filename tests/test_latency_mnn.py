@@ -1,7 +1,7 @@
 """The MNN engine: same outputs as ONNX Runtime on real exports, its settings, the agent script
 with MNN (stdout stays JSON), and a tiny LUT built and validated with it.
 
-The engine contract (tests/test_latency_engines.py) runs against MNN as well; these tests need
+The engine contract (tests/test_latency_contract.py) runs against MNN as well; these tests need
 the optional extra: ``pip install -e .[mnn]``.
 """
 
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +17,8 @@ import pytest
 
 import repghost
 import space
-from latency.agent import __file__ as AGENT_FILE
-from latency.agent import engine_from_settings, get_engine
+from latency.engines import engine_from_settings, get_engine
+from test_latency_engines import run_agent, ship
 from latency.build_lut import main as build_main
 from latency.validate import main as validate_main
 
@@ -80,7 +77,7 @@ def test_mnn_settings_are_explicit():
 def test_agent_script_with_mnn_prints_json_only(tmp_path):
     """MNN's native code prints to stdout; the copied agent must keep stdout to JSON lines (and
     the converter's log of every model out of the user's terminal)."""
-    shutil.copy(AGENT_FILE, tmp_path / "agent.py")
+    ship(tmp_path)
     block, in_chs, size = BLOCKS["reparam"]
     spec = repghost.BlockSpec(block.deploy_key(in_chs), in_chs, size)
     repghost.export_onnx(repghost.build_part(spec), tmp_path / "block.onnx", input_shape=spec.input_shape())
@@ -91,14 +88,13 @@ def test_agent_script_with_mnn_prints_json_only(tmp_path):
         "items": [{"key": k, "onnx": "block.onnx", "input_shape": list(spec.input_shape())} for k in ("a", "b")],
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
-    result = subprocess.run([sys.executable, "-I", "agent.py", "job.json"], capture_output=True, text=True, cwd=tmp_path)
+    result = run_agent(tmp_path, "job.json")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["key"] for line in lines] == ["a", "b"] and all(line["meta"]["engine"] == "mnn" for line in lines)
     assert "Converted" not in result.stdout + result.stderr  # MNN's conversion log is kept out of sight
 
-    command = [sys.executable, "-I", "agent.py", "--fingerprint", "--engine", "mnn", "--engine-settings", '{"precision": "fp16"}']
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    result = run_agent(tmp_path, "--fingerprint", "--engine", "mnn", "--engine-settings", '{"precision": "fp16"}')
     assert result.returncode == 0, result.stderr
     fingerprint = json.loads(result.stdout)
     assert fingerprint["engine"] == "mnn" and fingerprint["precision"] == "fp16" and fingerprint["mnn_precision_mode"] == "low"

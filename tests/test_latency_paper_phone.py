@@ -64,7 +64,9 @@ def test_shipped_paper_phone_lut_is_labelled_and_covers_the_default_space():
     lut = load_lut(ROOT / "results" / "lut" / "paper-phone.json")
     assert lut.estimated and lut.fingerprint["device"] == "paper-phone"
     assert lut.fingerprint["space_hash"] == load_space().file_hash()
-    base = load_lut(ROOT / lut.fingerprint["base_lut"])  # the measured LUT it came from ships beside it
+    provenance = lut.file.provenance
+    assert "RepGhostNet readme" in provenance.estimate_of and provenance.calibration["name"] in provenance.leave_one_out["chosen"]
+    base = load_lut(ROOT / provenance.base_lut)  # the measured LUT it came from ships beside it
     assert not base.estimated and base.fingerprint["space_hash"] == lut.fingerprint["space_hash"]
     space = load_space()
     assert len(lut) == len(space.parts())

@@ -1,0 +1,94 @@
+"""What an engine is: a small class that says what it is (its settings) and measures one ONNX
+model on this machine's CPU.
+
+``Engine`` is the interface every engine implements (the contract tests run against each).
+``TimedEngine`` is the base of the real engines: they load the model and bind an input once,
+then the timing protocol of ``latency.timing`` times the call.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from typing import Any, Callable
+
+from ..timing import Measurement, RunPolicy, time_calls
+
+OPT_LEVELS = ("disabled", "basic", "extended", "all")
+
+
+class Engine(abc.ABC):
+    """An inference engine for one ONNX model at a time.
+
+    Subclasses set ``name`` (and ``SETTINGS``, the keyword arguments they take, when they add
+    any), and implement ``version`` and ``_measure``.
+    """
+
+    name = ""
+    SETTINGS: tuple[str, ...] = ("threads", "inter_op_threads", "opt_level")
+
+    def __init__(self, *, threads: int = 1, inter_op_threads: int = 1, opt_level: str = "all") -> None:
+        for label, value in (("threads", threads), ("inter_op_threads", inter_op_threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+        if opt_level not in OPT_LEVELS:
+            raise ValueError(f"opt_level must be one of {list(OPT_LEVELS)}, got {opt_level!r}")
+        self.threads = threads
+        self.inter_op_threads = inter_op_threads
+        self.opt_level = opt_level
+
+    @abc.abstractmethod
+    def version(self) -> str:
+        """The engine's version (recorded in every LUT)."""
+
+    def settings(self) -> dict[str, Any]:
+        """Everything about the engine that changes a timing (goes into a LUT's fingerprint)."""
+        return {
+            "engine": self.name,
+            "engine_version": self.version(),
+            "threads": self.threads,
+            "inter_op_threads": self.inter_op_threads,
+            "opt_level": self.opt_level,
+        }
+
+    def constructor_settings(self) -> dict[str, Any]:
+        """The keyword arguments that make this engine again (sent to a remote agent)."""
+        return {key: getattr(self, key) for key in self.SETTINGS}
+
+    def measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy | None = None) -> Measurement:
+        """Median and IQR (ms) of one inference of ``onnx_path`` on an input of ``input_shape``."""
+        if not os.path.isfile(onnx_path):
+            raise ValueError(f"no ONNX file at {onnx_path}")
+        shape = tuple(int(d) for d in input_shape)
+        measurement = self._measure(onnx_path, shape, policy or RunPolicy())
+        return Measurement(measurement.median_ms, measurement.iqr_ms, measurement.runs, {**measurement.meta, "engine": self.name})
+
+    @abc.abstractmethod
+    def _measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy) -> Measurement:
+        """The measurement of an existing file, shape already made a tuple of ints."""
+
+
+class TimedEngine(Engine):
+    """An engine whose latency is timed on this CPU by the protocol of ``latency.timing``.
+
+    Subclasses implement ``_prepare``: load the model, bind an input of ``input_shape`` and
+    return a zero-argument callable that runs it once.
+    """
+
+    @abc.abstractmethod
+    def _prepare(self, onnx_path: str, input_shape: tuple[int, ...]) -> Callable[[], Any]:
+        """A callable that runs the model once, inputs already bound."""
+
+    def _measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy) -> Measurement:
+        call = self._prepare(onnx_path, input_shape)
+        if policy.clock == "thread" and self.threads != 1:
+            raise ValueError(f"the thread clock needs threads=1 (the engine then computes in the calling thread), got threads={self.threads}")
+        return time_calls(call, policy)
+
+
+def import_engine_package(module: str, engine: str, remedy: str) -> Any:
+    """Import an engine's Python package, or fail with one line naming what to install."""
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ValueError(f"engine '{engine}' needs the Python package {module}, which is not installed here ({remedy})") from None
