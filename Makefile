@@ -46,7 +46,7 @@ postgres-stop:
 data:
 	@test -d /usr/share/datasets/fashion-mnist || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist) || echo "dataset-fashion-mnist not installed: nas.search will download Fashion-MNIST"
 
-test: install sshd postgres
+test: install data sshd postgres
 	@status=0; REPGHOST_TEST_POSTGRES_URL=$$(cat $(PG_DIR)/url) $(BIN)/python -m pytest -q || status=$$?; $(MAKE) -s postgres-stop; exit $$status
 
 search: install data

@@ -16,8 +16,9 @@ from space import SearchSpace
 
 from .evaluations import Evaluation, lookup, store
 from .objective import Candidate, Trainer, describe
+from .vocabulary import StudyAttr
 
-PREFIX = "baseline"
+PREFIX = StudyAttr.BASELINE
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ def evaluate_baselines(
             study.set_user_attr(_key(width), _record(baseline))
         baselines.append(baseline)
     return baselines
+
+
+def baseline_label(baseline: Baseline) -> str:
+    return f"RepGhostNet {baseline.width}x"
 
 
 def _key(width: float) -> str:

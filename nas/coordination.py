@@ -1,19 +1,22 @@
 """Many workers on one study: no architecture trained twice, no evaluation beyond the target.
 
-Trial numbers are handed out by the storage, one by one, so they order the workers' trials
-(a queued trial, such as a baseline or a retry, is taken before any new one is created, so it
-starts before the trials numbered after it).
-A trial first declares its candidate (user attrs ``worker``, ``arch_id``, ``latency_ms``); a
-feasible one then waits until every earlier running trial has declared, and looks at them:
+A trial first declares its candidate (user attrs ``worker``, ``arch_id``, ... ``latency_ms``);
+a feasible one then takes a *ticket*, one above the highest it sees, flagging itself meanwhile
+(Lamport's bakery: ties go to the lower trial number). Tickets, not trial numbers, order the
+trials: a requeued trial keeps the number it was queued with but may start after trials
+numbered above it. Once no live trial is still taking a ticket, a trial looks at those
+before it (lower ticket):
 
-- evaluation slot: when the earlier feasible trials that count (finished ones evaluated,
-  running ones still alive) already reach the target, this trial is surplus;
-- claim: while an earlier live trial holds the same architecture, this one waits for it and
+- evaluation slot: when the feasible ones that count (finished ones evaluated, running ones
+  still alive) already reach the target, this trial is surplus;
+- claim: while one of them, alive, holds the same architecture, this one waits for it and
   then takes its result from the evaluation cache.
 
-The earlier trial always wins, whatever the timing, so two workers never train the same
+The earlier ticket always wins, whatever the timing, so two workers never train the same
 architecture at once. A trial whose worker died is no claim: on this host the process is
-checked; elsewhere the storage's heartbeat (RDB storages) fails it after its grace period.
+checked; elsewhere its heartbeat: RDB storages beat on their own (and fail a silent trial
+after the grace period), journal files get one from ``Heartbeat``, a thread that stamps the
+trial every few seconds.
 """
 
 from __future__ import annotations
@@ -21,19 +24,24 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 import time
 import warnings
+from types import TracebackType
 from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-WORKER_ATTR = "worker"
+from .vocabulary import COUNTED, TrialAttr, status_of
+
 # A running trial declares its candidate within a second of starting; one silent for longer
 # belongs to a worker that died before declaring and is left out.
 DECLARE_WINDOW_S = 60.0
 POLL_S = 0.25
-COUNTED = ("trained", "cached", "pruned")
+# A trial whose heartbeat is older than this many beat periods has lost its worker (as RDB
+# storages judge theirs: grace period = 3 heartbeats).
+MISSED_BEATS = 3
 
 
 def worker_name() -> str:
@@ -56,11 +64,46 @@ def _process_alive(pid: int) -> bool:
 
 
 def worker_dead(trial: FrozenTrial) -> bool:
-    """True when the trial's worker ran on this host and its process is gone."""
-    host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    return int(pid) != os.getpid() and not _process_alive(int(pid))
+    """True when the trial's worker ran on this host and its process is gone, or when its
+    heartbeat (``Heartbeat``) stopped more than ``MISSED_BEATS`` periods ago."""
+    attrs = trial.user_attrs
+    host, _, pid = str(attrs.get(TrialAttr.WORKER, "")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return int(pid) != os.getpid() and not _process_alive(int(pid))
+    beat_at, every_s = attrs.get(TrialAttr.BEAT_AT), attrs.get(TrialAttr.BEAT_EVERY_S)
+    return beat_at is not None and every_s is not None and time.time() - float(beat_at) > MISSED_BEATS * float(every_s)
+
+
+class Heartbeat:
+    """Context manager that stamps ``trial`` (user attr ``beat_at``, wall-clock seconds) every
+    ``every_s`` from a thread while the objective runs, so that workers elsewhere see when it
+    dies; for storages without heartbeats of their own (journal files). ``every_s=None``: off."""
+
+    def __init__(self, trial: optuna.Trial, every_s: float | None) -> None:
+        self.trial, self.every_s = trial, every_s
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        self.trial.set_user_attr(TrialAttr.BEAT_AT, time.time())
+
+    def _run(self) -> None:
+        assert self.every_s is not None
+        while not self.stop.wait(self.every_s):
+            self._beat()
+
+    def __enter__(self) -> "Heartbeat":
+        if self.every_s is not None:
+            self.trial.set_user_attr(TrialAttr.BEAT_EVERY_S, float(self.every_s))
+            self._beat()  # before the worker names itself: a named trial has always beaten
+            self.thread = threading.Thread(target=self._run, name=f"heartbeat-trial-{self.trial.number}", daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _live(trial: FrozenTrial) -> bool:
@@ -68,12 +111,12 @@ def _live(trial: FrozenTrial) -> bool:
 
 
 def _declared(trial: FrozenTrial) -> bool:
-    return "latency_ms" in trial.user_attrs
+    return TrialAttr.LATENCY_MS in trial.user_attrs
 
 
-def _silent_too_long(trial: FrozenTrial) -> bool:
+def _age_s(trial: FrozenTrial) -> float:
     start = trial.datetime_start
-    return start is not None and (dt.datetime.now() - start).total_seconds() > DECLARE_WINDOW_S
+    return 0.0 if start is None else (dt.datetime.now() - start).total_seconds()
 
 
 def fail_stale(study: optuna.Study) -> None:
@@ -83,50 +126,75 @@ def fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a failed trial's candidate once more (not a retry's: one retry per candidate).
+    Unlike Optuna's ``RetryHeartbeatStaleTrialCallback`` it copies no user attrs, so the retry
+    starts undeclared, with no ticket, like any new trial."""
+    if TrialAttr.RETRY_OF not in trial.user_attrs:
+        study.enqueue_trial(trial.params, user_attrs={TrialAttr.RETRY_OF: trial.number})
+
+
 def _never_started(trial: FrozenTrial, after_s: float) -> bool:
     """A trial whose worker died between creating it and the objective's first line (which
     names the worker): no worker to check, and perhaps not even a heartbeat to go stale."""
-    start = trial.datetime_start
-    return WORKER_ATTR not in trial.user_attrs and start is not None and (dt.datetime.now() - start).total_seconds() > after_s
+    return TrialAttr.WORKER not in trial.user_attrs and trial.datetime_start is not None and _age_s(trial) > after_s
 
 
 def fail_dead_trials(study: optuna.Study, undeclared_after_s: float = DECLARE_WINDOW_S) -> list[int]:
-    """Fail the running trials whose worker process on this host is gone, or that never reached
-    the objective within ``undeclared_after_s``, and queue each once more (storages without
-    heartbeats, such as journal files, keep them running otherwise)."""
+    """Fail the running trials whose worker is gone (``worker_dead``), or that never reached
+    the objective within ``undeclared_after_s``, and queue each once more; returns their
+    numbers. Uses ``Study.tell``, so it works on every storage, heartbeats or not."""
     failed = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not (worker_dead(trial) or _never_started(trial, undeclared_after_s)):
             continue
         try:
-            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                failed.append(trial.number)
-                retry(study, study._storage.get_trial(trial._trial_id))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another worker failed it first
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another worker failed it first (or its own worker just finished it)
+        failed.append(trial.number)
+        retry_once(study, trial)
     return failed
 
 
-def earlier_trials(study: optuna.Study, number: int, sleep: Callable[[float], None] = time.sleep) -> list[FrozenTrial]:
-    """The trials numbered below ``number``, once every live running one has declared its
-    candidate."""
+def take_ticket(trial: optuna.Trial) -> int:
+    """The bakery's doorway: flag, read the highest ticket, take the next one."""
+    trial.set_user_attr(TrialAttr.TAKING_TICKET, True)
+    others = trial.study.get_trials(deepcopy=False)
+    ticket = 1 + max((int(t.user_attrs.get(TrialAttr.TICKET) or 0) for t in others if t.number != trial.number), default=0)
+    trial.set_user_attr(TrialAttr.TICKET, ticket)
+    return ticket
+
+
+def _before(trial: FrozenTrial, ticket: int, number: int) -> bool:
+    theirs = trial.user_attrs.get(TrialAttr.TICKET)
+    if theirs is None:  # never feasible, or finished before tickets existed
+        return trial.state.is_finished()
+    return (int(theirs), trial.number) < (ticket, number)
+
+
+def _taking_ticket(trial: FrozenTrial) -> bool:
+    attrs = trial.user_attrs
+    return TrialAttr.TICKET not in attrs and bool(attrs.get(TrialAttr.TAKING_TICKET)) and _live(trial) and _age_s(trial) <= DECLARE_WINDOW_S
+
+
+def earlier_trials(study: optuna.Study, number: int, ticket: int, sleep: Callable[[float], None] = time.sleep) -> list[FrozenTrial]:
+    """The trials before trial ``number`` holding ``ticket``, once no live trial is still
+    taking its ticket."""
     while True:
-        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < number]
-        if all(_declared(t) or not _live(t) or _silent_too_long(t) for t in earlier):
-            return earlier
+        others = [t for t in study.get_trials(deepcopy=False) if t.number != number]
+        if not any(_taking_ticket(t) for t in others):
+            return [t for t in others if _before(t, ticket, number)]
         sleep(POLL_S)
 
 
 def holds_slot(trial: FrozenTrial, budget_ms: float) -> bool:
     """An earlier feasible trial that counts towards the target: evaluated, or still evaluating."""
-    if not _declared(trial) or trial.user_attrs["latency_ms"] > budget_ms:
+    if not _declared(trial) or trial.user_attrs[TrialAttr.LATENCY_MS] > budget_ms:
         return False
     if trial.state == TrialState.RUNNING:
         return not worker_dead(trial)
-    return trial.state.is_finished() and trial.user_attrs.get("status") in COUNTED
+    return trial.state.is_finished() and status_of(trial) in COUNTED
 
 
 def slots_taken(earlier: list[FrozenTrial], budget_ms: float) -> int:
@@ -134,16 +202,18 @@ def slots_taken(earlier: list[FrozenTrial], budget_ms: float) -> int:
 
 
 def wait_for_claims(
-    study: optuna.Study, number: int, arch_id: str, proxy_id: str, sleep: Callable[[float], None] = time.sleep
+    study: optuna.Study, number: int, ticket: int, arch_id: str, proxy_id: str, sleep: Callable[[float], None] = time.sleep
 ) -> None:
-    """Return once no earlier live trial holds ``arch_id`` under ``proxy_id``."""
+    """Return once no earlier live trial holds ``arch_id`` under ``proxy_id``; a holder whose
+    worker died (here or elsewhere) is failed on the way, so nothing waits on it again."""
     while True:
+        fail_stale(study)  # RDB storages: their own heartbeats
+        fail_dead_trials(study)  # this host's processes, and journal files' heartbeats
         holders = [
             t
-            for t in earlier_trials(study, number, sleep)
-            if _live(t) and t.user_attrs.get("arch_id") == arch_id and t.user_attrs.get("proxy_id") == proxy_id
+            for t in earlier_trials(study, number, ticket, sleep)
+            if _live(t) and t.user_attrs.get(TrialAttr.ARCH_ID) == arch_id and t.user_attrs.get(TrialAttr.PROXY_ID) == proxy_id
         ]
         if not holders:
             return
-        fail_stale(study)  # RDB heartbeats: a holder on another host that died is failed here
         sleep(POLL_S)

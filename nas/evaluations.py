@@ -11,7 +11,9 @@ from typing import Any
 
 import optuna
 
-PREFIX = "eval"
+from .vocabulary import StudyAttr
+
+PREFIX = StudyAttr.EVALUATION
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from latency import LUT
 from repghost import NetConfig
 from space import SearchSpace
 
-from .report import load_stored_study
+from .stored_study import load_stored_study
 from .study import default_storage_url, latest_study_dir
+from .vocabulary import TrialAttr, is_scored
 
 
 def open_any_study(storage_url: str | None, study_name: str | None, results: Path) -> tuple[optuna.Study, str]:
@@ -35,12 +36,11 @@ def open_any_study(storage_url: str | None, study_name: str | None, results: Pat
 
 
 def _lower_is_better_accuracy(trial: FrozenTrial) -> float:
-    scored = trial.user_attrs.get("status") in ("trained", "cached") and trial.values
-    return -float(trial.values[0]) if scored else math.nan
+    return -float(trial.values[0]) if is_scored(trial) else math.nan
 
 
 def _latency(trial: FrozenTrial) -> float:
-    return float(trial.user_attrs.get("latency_ms", math.nan))
+    return float(trial.user_attrs.get(TrialAttr.LATENCY_MS, math.nan))
 
 
 # Optuna's importance targets are "lower is better": accuracy enters negated.

@@ -4,6 +4,7 @@ workers at once: see ``nas.coordination``)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -12,8 +13,9 @@ import optuna
 from repghost import NetConfig, build, count
 from space import SearchSpace, arch_id
 
-from .coordination import WORKER_ATTR, earlier_trials, slots_taken, wait_for_claims, worker_name
+from .coordination import Heartbeat, earlier_trials, slots_taken, take_ticket, wait_for_claims, worker_name
 from .evaluations import Evaluation, lookup, store
+from .vocabulary import Status, TrialAttr
 
 # train(config, report) -> (final accuracy, per-epoch accuracies, seconds); report(epoch, accuracy)
 Trainer = Callable[[NetConfig, Callable[[int, float], None]], tuple[float, list[float], float]]
@@ -44,7 +46,8 @@ class Objective:
     ``epochs`` is the proxy's epoch count: the pruner is asked after every epoch but the last.
     ``target``: evaluations wanted in the study; with several workers, a feasible trial that
     finds them all taken by earlier trials is ended as ``surplus`` (pruned, not counted) and its
-    worker stops.
+    worker stops. ``beat_every_s``: heartbeat period for storages without their own (journal
+    files), None for the others. ``sleep``: how waits for other workers pass time.
     """
 
     def __init__(
@@ -58,6 +61,8 @@ class Objective:
         epochs: int,
         multi_objective: bool = False,
         target: int | None = None,
+        beat_every_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.space = space
         self.predict_ms = predict_ms
@@ -67,52 +72,63 @@ class Objective:
         self.epochs = epochs
         self.multi_objective = multi_objective
         self.target = target
+        self.beat_every_s = beat_every_s
+        self.sleep = sleep
 
     def _result(self, accuracy: float, latency_ms: float) -> Any:
         return (accuracy, latency_ms) if self.multi_objective else accuracy
 
     def __call__(self, trial: optuna.Trial) -> Any:
-        trial.set_user_attr(WORKER_ATTR, worker_name())
+        with Heartbeat(trial, self.beat_every_s):
+            trial.set_user_attr(TrialAttr.WORKER, worker_name())
+            return self._run(trial)
+
+    def _run(self, trial: optuna.Trial) -> Any:
+        study = trial.study
         config = self.space.suggest(trial)
-        candidate = describe(config, self.predict_ms, self.space.resolution)
+        latency_ms = self.predict_ms(config)
         for key, value in (  # latency_ms last: it tells other workers the candidate is declared
-            ("arch", config.to_json()),
-            ("arch_id", candidate.arch_id),
-            ("params", candidate.params),
-            ("macs", candidate.macs),
-            ("proxy_id", self.proxy_id),
-            ("latency_ms", candidate.latency_ms),
+            (TrialAttr.ARCH, config.to_json()),
+            (TrialAttr.ARCH_ID, arch_id(config)),
+            (TrialAttr.PROXY_ID, self.proxy_id),
+            (TrialAttr.LATENCY_MS, latency_ms),
         ):
             trial.set_user_attr(key, value)
-        trial.set_constraint("latency", candidate.latency_ms - self.budget_ms)
-        if candidate.latency_ms > self.budget_ms:
-            trial.set_user_attr("status", "infeasible")
-            return self._result(0.0, candidate.latency_ms)
-        study = trial.study
-        if self.target is not None and slots_taken(earlier_trials(study, trial.number), self.budget_ms) >= self.target:
-            trial.set_user_attr("status", "surplus")
+        trial.set_constraint("latency", latency_ms - self.budget_ms)
+        if latency_ms > self.budget_ms:
+            # Never built nor counted: a prediction is all an infeasible candidate costs
+            # (counting a large network takes seconds).
+            trial.set_user_attr(TrialAttr.STATUS, Status.INFEASIBLE.value)
+            return self._result(0.0, latency_ms)
+        candidate = describe(config, self.predict_ms, self.space.resolution)
+        trial.set_user_attr(TrialAttr.PARAMS, candidate.params)
+        trial.set_user_attr(TrialAttr.MACS, candidate.macs)
+        ticket = take_ticket(trial)
+        if self.target is not None and slots_taken(earlier_trials(study, trial.number, ticket, self.sleep), self.budget_ms) >= self.target:
+            trial.set_user_attr(TrialAttr.STATUS, Status.SURPLUS.value)
             study.stop()
             raise optuna.TrialPruned(f"the study's {self.target} evaluations are taken by earlier trials")
-        wait_for_claims(study, trial.number, candidate.arch_id, self.proxy_id)
+        wait_for_claims(study, trial.number, ticket, candidate.arch_id, self.proxy_id, self.sleep)
         known = lookup(study, self.proxy_id, candidate.arch_id)
         if known is not None:
-            trial.set_user_attr("status", "cached")
-            trial.set_user_attr("cached_from", known.source)
-            trial.set_user_attr("epoch_accuracies", list(known.epoch_accuracies))
+            trial.set_user_attr(TrialAttr.STATUS, Status.CACHED.value)
+            trial.set_user_attr(TrialAttr.CACHED_FROM, known.source)
+            trial.set_user_attr(TrialAttr.EPOCH_ACCURACIES, list(known.epoch_accuracies))
             return self._result(known.accuracy, candidate.latency_ms)
+        accuracies: list[float] = []
 
         def report(epoch: int, accuracy: float) -> None:
-            earlier = trial.user_attrs.get("epoch_accuracies", [])[: epoch - 1]  # a retried trial starts with the failed one's attrs
-            trial.set_user_attr("epoch_accuracies", [*earlier, accuracy])
+            accuracies.append(accuracy)
+            trial.set_user_attr(TrialAttr.EPOCH_ACCURACIES, list(accuracies))
             if self.multi_objective or epoch >= self.epochs:
                 return  # Optuna does not prune multi-objective studies; pruning after the last epoch saves nothing and loses a result
             trial.report(accuracy, epoch)
             if trial.should_prune():
-                trial.set_user_attr("status", "pruned")
+                trial.set_user_attr(TrialAttr.STATUS, Status.PRUNED.value)
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with accuracy {accuracy:.4f}")
 
         accuracy, epochs, seconds = self.train(config, report)
-        trial.set_user_attr("status", "trained")
-        trial.set_user_attr("train_seconds", seconds)
+        trial.set_user_attr(TrialAttr.STATUS, Status.TRAINED.value)
+        trial.set_user_attr(TrialAttr.TRAIN_SECONDS, seconds)
         store(study, self.proxy_id, Evaluation(candidate.arch_id, accuracy, tuple(epochs), seconds, f"trial {trial.number}"))
         return self._result(accuracy, candidate.latency_ms)

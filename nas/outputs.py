@@ -13,42 +13,45 @@ import pandas as pd
 
 from repghost import NetConfig, build, export_onnx
 
-from .baselines import Baseline
+from .baselines import Baseline, baseline_label
+from .vocabulary import SCORED, Status, TrialAttr, status_of
 
 TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "latency_ms", "feasible", "params", "macs", "arch_id", "cached_from", "epoch_accuracies", "duration_s"]
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial, decisions as ``param_<name>`` columns."""
+    """One row per trial, decisions as ``param_<name>`` columns; ``params`` and ``macs`` stay
+    integers (empty where a trial failed before counting them)."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        status = attrs.get("status", trial.state.name.lower())
-        if trial.state == optuna.trial.TrialState.PRUNED and status != "surplus":
-            status = "pruned"
-        accuracy = trial.values[0] if trial.values and status in ("trained", "cached") else np.nan
+        recorded = status_of(trial)
+        status = str(recorded) if recorded is not None else trial.state.name.lower()
+        if trial.state == optuna.trial.TrialState.PRUNED and recorded != Status.SURPLUS:
+            status = str(Status.PRUNED)
+        accuracy = trial.values[0] if trial.values and recorded in SCORED else np.nan
         duration = trial.duration.total_seconds() if trial.duration is not None else np.nan
         row: dict[str, Any] = {
             "number": trial.number,
             "state": trial.state.name,
             "status": status,
             "accuracy": accuracy,
-            "latency_ms": attrs.get("latency_ms", np.nan),
+            "latency_ms": attrs.get(TrialAttr.LATENCY_MS, np.nan),
             "feasible": all(v <= 0 for v in trial.constraints.values()) if trial.constraints else np.nan,
-            "params": attrs.get("params"),
-            "macs": attrs.get("macs"),
-            "arch_id": attrs.get("arch_id"),
-            "cached_from": attrs.get("cached_from", ""),
-            "epoch_accuracies": json.dumps(attrs.get("epoch_accuracies", [])),
+            "params": attrs.get(TrialAttr.PARAMS),
+            "macs": attrs.get(TrialAttr.MACS),
+            "arch_id": attrs.get(TrialAttr.ARCH_ID),
+            "cached_from": attrs.get(TrialAttr.CACHED_FROM, ""),
+            "epoch_accuracies": json.dumps(attrs.get(TrialAttr.EPOCH_ACCURACIES, [])),
             "duration_s": duration,
         }
         row.update({f"param_{k}": v for k, v in trial.params.items()})
-        row["arch"] = attrs.get("arch", "")
+        row["arch"] = attrs.get(TrialAttr.ARCH, "")
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=TRIAL_COLUMNS + ["arch"])
-    return frame
+    return frame.astype({"params": "Int64", "macs": "Int64"})
 
 
 BASELINE_COLUMNS = ["model", "width", "accuracy", "latency_ms", "params", "macs", "arch_id"]
@@ -59,7 +62,7 @@ def baselines_frame(baselines: list[Baseline]) -> pd.DataFrame:
         columns=BASELINE_COLUMNS,
         data=[
             {
-                "model": f"RepGhostNet {b.width}x",
+                "model": baseline_label(b),
                 "width": b.width,
                 "accuracy": b.evaluation.accuracy,
                 "latency_ms": b.candidate.latency_ms,
@@ -72,31 +75,56 @@ def baselines_frame(baselines: list[Baseline]) -> pd.DataFrame:
     )
 
 
+CONFIRMED_COLUMNS = ["confirmed_mean", "confirmed_std", "confirmed_seeds"]
+
+
+def with_confirmed(frame: pd.DataFrame, confirmed: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` (trials or baselines) with each architecture's confirmation (mean, std, seed
+    count; 0 seeds where not confirmed) and ``score``: the confirmed mean where there is one,
+    else the search's single accuracy. Outputs rank by ``score``."""
+    out = frame.copy()
+    by_arch = (confirmed if confirmed is not None else pd.DataFrame(columns=["arch_id", *CONFIRMED_COLUMNS])).drop_duplicates("arch_id").set_index("arch_id")
+    for column in CONFIRMED_COLUMNS:
+        out[column] = out["arch_id"].map(by_arch[column]) if not out.empty else pd.Series(dtype=float)
+    out["confirmed_seeds"] = out["confirmed_seeds"].fillna(0).astype(int)
+    out["score"] = out["confirmed_mean"].where(out["confirmed_seeds"] > 0, out["accuracy"]).astype(float)
+    return out
+
+
+def _score(frame: pd.DataFrame) -> str:
+    return "score" if "score" in frame.columns else "accuracy"
+
+
 def scored(frame: pd.DataFrame) -> pd.DataFrame:
     """Trials with a proxy accuracy (trained now or found in the cache)."""
     if frame.empty:
         return frame
-    return frame[frame["status"].isin(["trained", "cached"])]
+    return frame[frame["status"].isin([str(s) for s in SCORED])]
 
 
 def pareto_front(frame: pd.DataFrame) -> pd.DataFrame:
-    """Scored trials that no other is at least as good as in both accuracy and latency (and
-    better in one); one row per architecture."""
-    points = scored(frame).drop_duplicates("arch_id").sort_values(["latency_ms", "accuracy"], ascending=[True, False])
-    keep, best_accuracy = [], -np.inf
+    """Scored trials that no other is at least as good as in both score (confirmed mean where
+    confirmed, else accuracy) and latency (and better in one); one row per architecture."""
+    score = _score(frame)
+    points = scored(frame).drop_duplicates("arch_id").sort_values(["latency_ms", score], ascending=[True, False])
+    keep, best = [], -np.inf
     for index, row in points.iterrows():
-        if row["accuracy"] > best_accuracy:
+        if row[score] > best:
             keep.append(index)
-            best_accuracy = row["accuracy"]
+            best = row[score]
     return points.loc[keep]
 
 
 def best_within(frame: pd.DataFrame, budget_ms: float) -> pd.Series | None:
+    """The best scored trial within the budget: by confirmed mean among the confirmed ones when
+    there are any (a single score is optimistic for the trial picked by it), else by accuracy."""
     candidates = scored(frame)
     candidates = candidates[candidates["latency_ms"] <= budget_ms]
+    if "confirmed_seeds" in candidates.columns and (candidates["confirmed_seeds"] > 0).any():
+        candidates = candidates[candidates["confirmed_seeds"] > 0]
     if candidates.empty:
         return None
-    return candidates.sort_values(["accuracy", "latency_ms"], ascending=[False, True]).iloc[0]
+    return candidates.sort_values([_score(candidates), "latency_ms", "number"], ascending=[False, True, True]).iloc[0]
 
 
 @dataclass(frozen=True)
@@ -108,10 +136,12 @@ class PlotData:
     baselines: pd.DataFrame
     budget_ms: float
     latency_label: str
+    confirmed: pd.DataFrame  # nas.confirmation.table: mean +- std per confirmed architecture
 
 
-def plot_data(frame: pd.DataFrame, baselines: pd.DataFrame, budget_ms: float, latency_label: str) -> PlotData:
-    return PlotData(scored(frame), pareto_front(frame), baselines, budget_ms, latency_label)
+def plot_data(frame: pd.DataFrame, baselines: pd.DataFrame, budget_ms: float, latency_label: str, confirmed: pd.DataFrame | None = None) -> PlotData:
+    shown = confirmed[confirmed["confirmed_seeds"] > 0] if confirmed is not None and not confirmed.empty else pd.DataFrame(columns=["model", "kind", "latency_ms", "confirmed_mean", "confirmed_std", "confirmed_seeds"])
+    return PlotData(scored(frame), pareto_front(frame), baselines, budget_ms, latency_label, shown)
 
 
 def render_plot(data: PlotData, path: Path) -> Path:
@@ -129,15 +159,21 @@ def render_plot(data: PlotData, path: Path) -> Path:
 
 
 def draw_plot(data: PlotData, ax: Any) -> None:
-    """Candidates, Pareto front, paper baselines and budget on a matplotlib ``Axes`` (the
+    """Candidates, Pareto front, paper baselines, confirmations and budget on a matplotlib ``Axes`` (the
     report's PNG and the notebooks draw the same figure)."""
     ax.scatter(data.trials["latency_ms"], data.trials["accuracy"], s=18, color="0.65", label="searched candidates")
     if not data.front.empty:
-        ax.plot(data.front["latency_ms"], data.front["accuracy"], "o-", color="tab:blue", label="Pareto front (search)")
+        ax.plot(data.front["latency_ms"], data.front[_score(data.front)], "o-", color="tab:blue", label="Pareto front (confirmed mean where confirmed)")
     if not data.baselines.empty:
         ax.plot(data.baselines["latency_ms"], data.baselines["accuracy"], "s--", color="tab:red", label="RepGhostNet (paper widths)")
         for _, row in data.baselines.iterrows():
             ax.annotate(f"{row['width']:g}x", (row["latency_ms"], row["accuracy"]), textcoords="offset points", xytext=(4, -10), fontsize=8, color="tab:red")
+    for kind, color, marker in (("candidate", "tab:blue", "D"), ("baseline", "tab:red", "s")):
+        rows = data.confirmed[data.confirmed["kind"] == kind]
+        if not rows.empty:
+            seeds = int(rows["confirmed_seeds"].max())
+            ax.errorbar(rows["latency_ms"], rows["confirmed_mean"], yerr=rows["confirmed_std"].fillna(0.0), fmt=marker, color=color, mfc="white",
+                        capsize=3, label=f"confirmed {kind}s: mean +- std over {seeds} seeds")
     ax.axvline(data.budget_ms, color="k", linestyle=":", label=f"budget {data.budget_ms:g} ms")
     ax.set_xlabel(data.latency_label)
     ax.set_ylabel("proxy accuracy (validation split)")

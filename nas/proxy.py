@@ -18,7 +18,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,13 +35,9 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant")
 # Settings that change how fast a run goes but not what it computes; left out of proxy_id().
 RUNTIME_FIELDS = ("threads",)
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+# One torch thread: with another job on the second core, two threads trained at a third of one
+# thread's rate, and on a quiet machine gained nothing (benchmarks/threads_under_load.py).
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -68,9 +63,7 @@ class ProxyConfig:
         seed: weight initialization, dropout and batch order.
         split_seed: which images form the train/validation split (fixed across training seeds,
             so the seed-to-seed spread measures training noise alone).
-        threads: torch intra-op threads (default: every core this process may use); not part of
-            ``proxy_id``. Use fewer when other processes share the cores: two threads on two
-            busy cores ran several times slower than one (benchmarks/README.md).
+        threads: torch intra-op threads (default ``DEFAULT_THREADS``); not part of ``proxy_id``.
     """
 
     data: str = "fashion-mnist"
@@ -88,7 +81,7 @@ class ProxyConfig:
     bn_recalibration: int = 256
     seed: int = 0
     split_seed: int = 0
-    threads: int = dataclasses.field(default_factory=lambda: available_cores())
+    threads: int = DEFAULT_THREADS
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, str) or not self.data:
@@ -184,21 +177,21 @@ def build_for(cfg: NetConfig, data: Split) -> torch.nn.Module:
     return repghost.build(dataclasses.replace(cfg, in_chans=data.channels, num_classes=data.num_classes))
 
 
-def _normalizer(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def normalizer(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std (on the 0..255 scale) of the training images."""
     flat = images.transpose(0, 1).reshape(images.shape[1], -1).float()
     mean, std = flat.mean(1), flat.std(1).clamp_min(1.0)
     return mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def _optimizer(model: torch.nn.Module, proxy: ProxyConfig) -> torch.optim.Optimizer:
-    groups = _param_groups(model, proxy.weight_decay)
+    groups = param_groups(model, proxy.weight_decay)
     if proxy.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=proxy.lr, momentum=0.9, nesterov=True)
     return torch.optim.AdamW(groups, lr=proxy.lr)
@@ -277,7 +270,7 @@ def train_proxy(
         raise ValueError(f"the training split holds {count} image(s); batch norm needs at least 2")
     steps_per_epoch = count // batch
     total_steps = steps_per_epoch * proxy.epochs
-    mean, std = _normalizer(data.train_images)
+    mean, std = normalizer(data.train_images)
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(proxy.threads)

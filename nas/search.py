@@ -5,30 +5,39 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+from optuna.storages import JournalStorage
 
 from latency import LUT, load_lut
 from repghost import NetConfig
-from space import SearchSpace, load_space
+from space import DEFAULT_SPACE, SearchSpace
 
 from .baselines import Baseline, enqueue_feasible, evaluate_baselines
 from .budget import parse_budget
 from .cli import DefaultsFormatter
+from .confirmation import Plan, confirm, fresh_seeds, targets
+from .errors import UserError, user_input
+from .lut_info import lut_info
 from .objective import Objective, Trainer
-from .proxy import PRESETS, ProxyConfig, available_cores, split_for, train_proxy
-from .report import LUT_INFO_ATTR, lut_info, write_report
-from .study import PRUNERS, default_storage_url, open_storage, open_study
+from .outputs import trials_frame
+from .progress import Progress, count_evaluated
+from .proxy import DEFAULT_THREADS, PRESETS, ProxyConfig, split_for, train_proxy
+from .report_writer import write_report
+from .study import PRUNERS, default_storage_url, move_to_journal, open_storage, open_study
+from .vocabulary import DEFAULT_LUTS, PROJECT_ROOT, SQLITE_FILE, StudyAttr
 from .workers import ParentWatch, run_workers, worker_commands
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_LUTS = ("results/lut/paper-phone.json", "results/lut/host-ort-t1.json")
+
+# Confirmation: the top 3 candidates and the baselines within the budget, 3 fresh seeds each
+# (2 with --quick, which must end within 3 minutes).
+CONFIRM_TOP = 3
+CONFIRM_SEEDS = 3
+QUICK_CONFIRM_SEEDS = 2
 
 
 def default_lut() -> str:
@@ -47,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--budget", required=True, help="latency budget: 30ms, 0.03s or 30000us")
     parser.add_argument("--lut", default=default_lut(), help="latency lookup table (JSON) that predicts latency")
-    parser.add_argument("--space", default=None, help="search space YAML (default: the one the LUT was built for)")
+    parser.add_argument("--space", default=None, help="search space YAML (default: the packaged space, space/repghost.yaml); the LUT must be built for it")
     parser.add_argument("--trials", type=int, default=None, help="candidates to evaluate within the budget; infeasible ones are free and not counted (default: 30, or 8 with --quick)")
     parser.add_argument("--max-trials", type=int, default=None, help="cap on all trials of this run, infeasible ones included (default: 20 x --trials)")
     parser.add_argument("--study", default=None, help="study name (default: derived from budget and data)")
@@ -57,20 +66,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="proxy training epochs (default: the recipe's)")
     parser.add_argument("--resolution", type=int, default=None, help="proxy input resolution (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampler, data split and training")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for proxy training (default: every core; use 1 when other work shares the cores)")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch threads per process for proxy training (benchmarks/threads_under_load.py measured the default)")
     parser.add_argument("--multi-objective", action="store_true", help="accuracy and latency both as objectives")
     parser.add_argument("--quick", action="store_true", help="the quick proxy recipe and 8 trials: a smoke run in minutes")
     parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="pruner for proxy training (benchmarks/pruner_choice.py measured the choice)")
     parser.add_argument("--no-baselines", action="store_true", help="skip training the paper baselines")
+    parser.add_argument("--confirm-top", type=int, default=CONFIRM_TOP, help="searched candidates trained again with fresh seeds at the end, beside every paper baseline within the budget (0: no confirmation)")
+    parser.add_argument("--confirm-seeds", type=int, default=None, help=f"fresh seeds per confirmed architecture (default: {CONFIRM_SEEDS}, or {QUICK_CONFIRM_SEEDS} with --quick)")
     parser.add_argument("--heartbeat-seconds", type=int, default=10, help="trial heartbeat; a killed worker's trial is retried after 3x this")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine, sharing one storage (default storage then: a journal file under results/<study>/); worker k samples with seed+k")
     parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # set by --workers for each worker
     parser.add_argument("--worker-count", type=int, default=1, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(joined_values(argv, ("--budget",)))
+    args.argv = argv
     if args.trials is None:
         args.trials = 8 if args.quick else 30
+    if args.confirm_seeds is None:
+        args.confirm_seeds = QUICK_CONFIRM_SEEDS if args.quick else CONFIRM_SEEDS
     return args
+
+
+def joined_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``--budget -5ms`` as ``--budget=-5ms``: argparse takes a value that starts with "-" for
+    an option and answers with its usage; joined, the value reaches its own check."""
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        if argv[index] in options and index + 1 < len(argv) and argv[index + 1].startswith("-") and argv[index + 1][1:2].isdigit():
+            joined.append(f"{argv[index]}={argv[index + 1]}")
+            index += 2
+        else:
+            joined.append(argv[index])
+            index += 1
+    return joined
 
 
 def study_name(budget_ms: float, data: str, quick: bool, multi: bool) -> str:
@@ -78,58 +107,11 @@ def study_name(budget_ms: float, data: str, quick: bool, multi: bool) -> str:
     return f"budget-{budget_ms:g}ms-{data_part}{'-mo' if multi else ''}{'-quick' if quick else ''}"
 
 
-class Progress:
-    """One line per trial: number, latency, accuracy or outcome, best so far, elapsed, ETA."""
-
-    def __init__(self, target: int, done_before: int, budget_ms: float, prefix: str = "") -> None:
-        self.prefix = prefix
-        self.target = target
-        self.done_before = done_before
-        self.budget_ms = budget_ms
-        self.start = time.monotonic()
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        counted = count_evaluated(study)
-        status = trial.user_attrs.get("status", trial.state.name.lower())
-        latency = trial.user_attrs.get("latency_ms", math.nan)
-        if status in ("trained", "cached") and trial.values:
-            outcome = f"acc {trial.values[0]:.4f}" + (" (cached)" if status == "cached" else "")
-        else:
-            outcome = status
-        best = best_accuracy(study)
-        elapsed = time.monotonic() - self.start
-        done_now = counted - self.done_before
-        remaining = max(self.target - counted, 0)
-        eta = f"{_clock(elapsed / done_now * remaining)}" if done_now > 0 else "?"
-        print(
-            f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best:.4f} | "
-            f"{counted}/{self.target} evaluated | {_clock(elapsed)} elapsed | ETA {eta}",
-            flush=True,
-        )
-        if counted >= self.target:
-            study.stop()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def count_evaluated(study: optuna.Study) -> int:
-    """Trials that evaluated a feasible candidate (trained, pruned or found in the cache)."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") in ("trained", "cached", "pruned") and t.state.is_finished())
-
-
-def best_accuracy(study: optuna.Study) -> float:
-    values = [t.values[0] for t in study.get_trials(deepcopy=False) if t.user_attrs.get("status") in ("trained", "cached") and t.values]
-    return max(values, default=math.nan)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return run(args)
-    except ValueError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -146,8 +128,7 @@ def proxy_settings(args: argparse.Namespace) -> ProxyConfig:
         changes["epochs"] = args.epochs
     if args.resolution is not None:
         changes["resolution"] = args.resolution
-    if args.threads is not None:
-        changes["threads"] = args.threads
+    changes["threads"] = args.threads
     return dataclasses.replace(base, **changes)
 
 
@@ -176,32 +157,45 @@ def shown_path(path: str | Path) -> str:
         return str(resolved)
 
 
-def check_space_matches(lut: LUT, space: SearchSpace) -> None:
-    if lut.fingerprint.get("space_hash") != space.file_hash():
-        raise ValueError(
-            f"LUT {lut.path} was built for another space file (sha256 {str(lut.fingerprint.get('space_hash'))[:12]}..., "
-            f"{space.path} is {space.file_hash()[:12]}...): pass the LUT's space with --space or build a LUT for this one"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own progress lines say what happens
     budget_ms = parse_budget(args.budget)
     if args.trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+        raise UserError(f"--trials must be at least 1, got {args.trials}")
     if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    lut = load_lut(args.lut)
-    space = load_space(args.space if args.space else PROJECT_ROOT / lut.fingerprint["space_file"])
-    check_space_matches(lut, space)
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.confirm_top < 0 or args.confirm_seeds < 0:
+        raise UserError(f"--confirm-top and --confirm-seeds must be 0 or more, got {args.confirm_top} and {args.confirm_seeds}")
+    with user_input():
+        lut = load_lut(args.lut)
+    if lut.quality_warning():
+        print(lut.quality_warning(), file=sys.stderr, flush=True)
+    with user_input():
+        space = lut.space(args.space or DEFAULT_SPACE)  # the LUT must belong to the space asked for
     fastest_ms = space.fastest(lut.part_ms)[0] + lut.correction.offset_ms
-    proxy = proxy_settings(args)
-    split_for(proxy)  # loads the data now: a missing data set fails before any study is written
+    with user_input():
+        proxy = proxy_settings(args)
+    with user_input():
+        split_for(proxy)  # loads the data now: a missing data set fails before any study is written
     if budget_ms < fastest_ms:
-        raise ValueError(f"budget {budget_ms:g} ms is below the fastest architecture of the space ({fastest_ms:.2f} ms predicted by {args.lut}): raise the budget")
+        raise UserError(f"budget {budget_ms:g} ms is below the fastest architecture of the space ({fastest_ms:.2f} ms predicted by {args.lut}): raise the budget")
     name = args.study or study_name(budget_ms, args.data, args.quick, args.multi_objective)
     folder = Path(args.results) / name
-    folder.mkdir(parents=True, exist_ok=True)
+    created = not folder.exists()
+    try:
+        return search(args, folder, lut, space, proxy, budget_ms, fastest_ms)
+    finally:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a run that failed before writing anything leaves no empty folder behind
+
+
+def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace, proxy: ProxyConfig, budget_ms: float, fastest_ms: float) -> int:
+    """The search proper, once its inputs are checked: study, baselines, trials, outputs."""
+    name = folder.name
+    if args.storage is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if args.workers > 1 and (folder / SQLITE_FILE).exists():
+            move_to_journal(folder)
     storage_url = args.storage or default_storage_url(folder, args.workers)
     storage = open_storage(storage_url, heartbeat_seconds=args.heartbeat_seconds)
     settings: dict[str, Any] = {
@@ -221,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
     study = open_study(name=name, storage=storage, multi_objective=args.multi_objective, seed=args.seed + (args.worker_index or 0), pruner=args.pruner, settings=settings)
     train = make_trainer(proxy)
     info = lut_info(lut)
-    if study.user_attrs.get(LUT_INFO_ATTR) != info:
-        study.set_user_attr(LUT_INFO_ATTR, info)  # what the outputs say of the latencies, for python -m nas.report
+    if study.user_attrs.get(StudyAttr.LUT_INFO) != info:
+        study.set_user_attr(StudyAttr.LUT_INFO, info)  # what the outputs say of the latencies, for python -m nas.report
     estimated = " (estimated)" if lut.estimated else ""
     baselines: list[Baseline] = []
     if not worker:  # workers leave the header, baselines and outputs to their parent
@@ -230,24 +224,31 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_baselines:
             baselines = evaluate_baselines(study, space=space, predict_ms=lut.predict, proxy_id=proxy.proxy_id(), train=train)
         enqueue_feasible(study, space, baselines, budget_ms)
-    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs, multi_objective=args.multi_objective, target=args.trials)
+    # Journal files have no heartbeats of their own: the objective beats for them.
+    beat_every_s = float(args.heartbeat_seconds) if isinstance(storage, JournalStorage) else None
+    objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs,
+                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s)
     done_before = count_evaluated(study)
     cap = args.max_trials if args.max_trials is not None else 20 * args.trials
     if done_before < args.trials and args.workers > 1:
-        threads = args.threads or max(1, available_cores() // args.workers)
-        print(f"{args.workers} workers on {storage_url}, {threads} torch thread(s) each", flush=True)
-        commands = worker_commands(args.argv, workers=args.workers, storage_url=storage_url, study=name, threads=threads, max_trials=cap)
+        print(f"{args.workers} workers on {storage_url}, {args.threads} torch thread(s) each", flush=True)
+        commands = worker_commands(args.argv, workers=args.workers, storage_url=storage_url, study=name, threads=args.threads, max_trials=cap)
         codes = run_workers(commands)
         if any(codes):
-            raise ValueError(f"worker exit codes {codes}: finished trials are kept in {storage_url}; rerun the same command to resume")
+            raise UserError(f"worker exit codes {codes}: finished trials are kept in {storage_url}; rerun the same command to resume")
     elif done_before < args.trials:
         prefix = f"worker {args.worker_index + 1}/{args.worker_count} | " if worker else ""
-        progress = Progress(args.trials, done_before, budget_ms, prefix)
+        progress = Progress(args.trials, done_before, prefix)
         study.optimize(objective, n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
     elif not worker:
         print(f"study {name} already has {done_before} evaluated candidates (>= --trials {args.trials}); writing outputs", flush=True)
     if worker:
-        return 0  # the parent writes the outputs
+        return 0  # the parent confirms and writes the outputs
+    if args.confirm_top > 0 and args.confirm_seeds > 0:
+        plan = Plan(args.confirm_top, fresh_seeds(args.seed, args.confirm_seeds), reduced=args.confirm_seeds < CONFIRM_SEEDS)
+        chosen = targets(trials_frame(study), baselines, budget_ms, plan.top_k)
+        confirm(study, proxy.proxy_id(), plan, chosen, lambda config, seed: make_trainer(dataclasses.replace(proxy, seed=seed))(config, lambda epoch, accuracy: None),
+                log=lambda line: print(line, flush=True))
     paths = write_report(folder, study, baselines, settings, info)
     print(f"outputs in {folder}: " + ", ".join(p.name for p in paths.values()), flush=True)
     return 0

@@ -19,7 +19,7 @@ import pytest
 from nas.report import main
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("trials.csv", "pareto.csv", "baselines.csv")
+TABLES = ("trials.csv", "pareto.csv", "baselines.csv", "confirmation.csv")
 OUTPUTS = (*TABLES, "best.json", "summary.md", "pareto.png", "best.onnx")
 
 

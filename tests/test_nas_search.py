@@ -22,6 +22,7 @@ import pytest
 from conftest import TINY_SPACE
 from latency import load_lut
 from nas.budget import parse_budget
+from nas.errors import UserError
 from nas.evaluations import all_evaluations
 from nas.objective import Objective
 from nas.proxy import QUICK, train_proxy
@@ -53,7 +54,7 @@ def test_budget_strings(text, ms):
 
 @pytest.mark.parametrize("text", ["30", "30 sec", "-3ms", "0ms", "fast", ""])
 def test_bad_budget_strings(text):
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(UserError, match="budget"):
         parse_budget(text)
 
 
@@ -154,7 +155,7 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path)
     assert [t.state for t in study.trials[orphan.number + 1 :]] == [optuna.trial.TrialState.WAITING]  # queued once more
 
 
-def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms):
+def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms, capsys):
     args = _args(tmp_path, tiny_lut_path, budget_ms, "--trials", "40", "--heartbeat-seconds", "1")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-m", "nas.search", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -179,14 +180,17 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, bu
     finished_before = {n for n, t in before.items() if t.state == optuna.trial.TrialState.COMPLETE}
     assert len(finished_before) >= 3
     time.sleep(3.5)  # past the grace period of a 1 s heartbeat: the interrupted trial is stale
+    capsys.readouterr()
     assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "8", "--heartbeat-seconds", "1")) == 0
+    out = capsys.readouterr().out
     after = {t.number: t for t in optuna.load_study(study_name="t", storage=storage).trials}
     for number in finished_before:  # every finished trial is intact
         assert after[number].state == optuna.trial.TrialState.COMPLETE
         assert after[number].values == before[number].values
     interrupted = [n for n, t in before.items() if t.state == optuna.trial.TrialState.RUNNING]
-    for number in interrupted:  # never counted as done
+    for number in interrupted:  # never counted as done, and the resumed run says so
         assert after[number].state == optuna.trial.TrialState.FAIL
+        assert "of a stopped run marked failed" in out and str(number) in out
     assert not any(t.state == optuna.trial.TrialState.RUNNING for t in after.values())
 
 
@@ -212,3 +216,48 @@ def test_resume_with_other_settings_is_refused(tmp_path, tiny_lut_path, budget_m
     assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
     err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms * 1.5, "--trials", "1", "--no-baselines"))
     assert "other settings" in err and "budget_ms" in err
+
+
+def test_bad_storages_and_negative_budgets_are_one_line_and_leave_no_folder(tmp_path, tiny_lut_path, budget_ms, capsys):
+    assert "no storage URL Optuna knows" in _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--storage", "bogus://x"))
+    err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--storage", f"sqlite:///{tmp_path}/missing/folder/s.db"))
+    assert "SQLite" in err and "folder exists" in err and "database server" not in err
+    assert "above zero" in _error(capsys, ["--budget", "-5ms", "--lut", str(tiny_lut_path)])
+    assert not (tmp_path / "t").exists()  # failed runs leave no empty study folder behind
+
+
+def test_a_bug_keeps_its_traceback(tmp_path, tiny_lut_path, budget_ms, monkeypatch):
+    """Only user errors become one-line messages: an internal ValueError propagates."""
+    import nas.search
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal fault")
+
+    monkeypatch.setattr(nas.search, "evaluate_baselines", broken)
+    with pytest.raises(ValueError, match="an internal fault"):
+        main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1"))
+
+
+def test_workers_over_a_sqlite_study_move_it_to_a_journal_file(tmp_path, tiny_lut_path, budget_ms, capsys):
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
+    folder = tmp_path / "t"
+    before = optuna.load_study(study_name="t", storage=f"sqlite:///{folder / 'study.db'}")
+    capsys.readouterr()
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines", "--workers", "2")) == 0
+    assert "moved from" in capsys.readouterr().out
+    assert not (folder / "study.db").exists() and (folder / "study.db.moved-to-journal").exists()
+    after = optuna.load_study(study_name="t", storage=open_storage(f"journal:{folder / 'study.journal'}"))
+    assert [(t.number, t.state, t.values, t.user_attrs) for t in after.trials] == [(t.number, t.state, t.values, t.user_attrs) for t in before.trials]
+    assert after.user_attrs == before.user_attrs
+
+
+def test_trial_counts_stay_integers_beside_failed_trials(tmp_path):
+    from nas.outputs import trials_frame
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"status": "trained", "params": 123456, "macs": 7890123, "latency_ms": 1.0}))
+    trials_frame(study).to_csv(tmp_path / "trials.csv", index=False)
+    table = pd.read_csv(tmp_path / "trials.csv", dtype=str)
+    assert table["params"].tolist()[1] == "123456" and table["macs"].tolist()[1] == "7890123"
+    assert table["params"].isna().tolist() == [True, False]

@@ -21,7 +21,7 @@ import pytest
 from conftest import TINY_SPACE
 from latency import load_lut
 from nas.evaluations import all_evaluations
-from nas.search import count_evaluated
+from nas.progress import count_evaluated
 from nas.study import journal_url, open_storage
 from space import load_space
 

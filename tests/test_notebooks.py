@@ -18,6 +18,7 @@ from conftest import TINY_SPACE
 from latency import load_lut
 from latency.validate import main as validate_main
 from latency.validate import output_paths
+from nas.errors import UserError
 from nas.explore import choice_costs, decision_importances, latency_breakdown, open_any_study
 from nas.outputs import best_within, trials_frame
 from repghost import NetConfig
@@ -72,7 +73,7 @@ def test_without_a_storage_the_latest_study_opens(tiny_study, tmp_path):
         os.utime(db, (mtime, mtime))
     study, url = open_any_study(None, None, tmp_path)
     assert url == f"sqlite:///{tmp_path / 'newer' / 'study.db'}" and study.study_name == tiny_study.name
-    with pytest.raises(ValueError, match="no study under"):
+    with pytest.raises(UserError, match="no study under"):
         open_any_study(None, None, tmp_path / "empty")
 
 
@@ -81,7 +82,7 @@ def validated_lut(tiny_lut_path, tmp_path_factory) -> Path:
     """A copy of the tiny LUT with its validation beside it (python -m latency.validate, for real)."""
     lut = tmp_path_factory.mktemp("validated") / "tiny.json"
     shutil.copy(tiny_lut_path, lut)
-    assert validate_main(["--lut", str(lut), "--n", "8", "--rounds", "1"]) == 0
+    assert validate_main(["--lut", str(lut), "--n", "8"]) == 0
     assert output_paths(lut)["csv"].is_file()
     return lut
 

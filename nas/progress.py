@@ -1,0 +1,56 @@
+"""What a running search prints: one line per trial, and the counts those lines are made of."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import optuna
+
+from .vocabulary import Status, TrialAttr, counts, is_scored, status_of
+
+
+def count_evaluated(study: optuna.Study) -> int:
+    """Trials that evaluated a feasible candidate (trained, pruned or found in the cache)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if counts(t))
+
+
+def best_accuracy(study: optuna.Study) -> float:
+    return max((t.values[0] for t in study.get_trials(deepcopy=False) if is_scored(t)), default=math.nan)
+
+
+def clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Progress:
+    """Study callback: one line per trial (number, latency, accuracy or outcome, best so far,
+    elapsed, ETA); stops the study once ``target`` evaluations are done. Lines, not a bar: the
+    workers of a ``--workers`` run print into one terminal, and logs stay readable."""
+
+    def __init__(self, target: int, done_before: int, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.target = target
+        self.done_before = done_before
+        self.start = time.monotonic()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        counted = count_evaluated(study)
+        status = status_of(trial)
+        latency = trial.user_attrs.get(TrialAttr.LATENCY_MS, math.nan)
+        if is_scored(trial):
+            outcome = f"acc {trial.values[0]:.4f}" + (" (cached)" if status == Status.CACHED else "")
+        else:
+            outcome = str(status) if status is not None else trial.state.name.lower()
+        elapsed = time.monotonic() - self.start
+        done_now = counted - self.done_before
+        remaining = max(self.target - counted, 0)
+        eta = clock(elapsed / done_now * remaining) if done_now > 0 else "?"
+        print(
+            f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best_accuracy(study):.4f} | "
+            f"{counted}/{self.target} evaluated | {clock(elapsed)} elapsed | ETA {eta}",
+            flush=True,
+        )
+        if counted >= self.target:
+            study.stop()
