@@ -1,6 +1,6 @@
 """RepGhostNet (arXiv 2211.06088) and GhostNet, built from one architecture config."""
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import BlockConfig, BlockSpec, HeadSpec, NetConfig, PartSpec, StemSpec, make_divisible, part_key
 from .counting import Counts, count, count_params
 from .export import export_onnx
@@ -30,4 +30,5 @@ __all__ = [
     "reference",
     "reparameterize",
     "repghostnet_config",
+    "save_checkpoint",
 ]

@@ -1,14 +1,26 @@
-"""Loading checkpoints saved in the official release's key layout."""
+"""Checkpoints in the official release's key layout: loading any of them into a model, and
+saving ours with the network config beside the tensors, so that they rebuild on their own.
+
+Our format (``save_checkpoint``): ``{"state_dict": tensors, "config": NetConfig JSON, "deploy":
+bool}``; a plain ``torch.load(..., weights_only=True)`` reads it, and tools that know only the
+official layout find the tensors under ``state_dict``.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .config import NetConfig
+from .model import RepGhostNet, build
+
 WRAPPERS = ("state_dict_ema", "state_dict", "model")
+CONFIG_KEY = "config"
+DEPLOY_KEY = "deploy"
 
 
 def unwrap_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:
@@ -25,8 +37,27 @@ def unwrap_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in checkpoint.items()}
 
 
-def load_checkpoint(path: str | Path, model: nn.Module) -> nn.Module:
-    """Load ``path`` into ``model`` (strictly: every key, every shape) and return ``model``."""
+def save_checkpoint(model: RepGhostNet, path: str | Path) -> Path:
+    """Write ``model``'s tensors (official key layout) with its config and form to ``path``,
+    through a temporary file renamed into place: a killed writer leaves the old file or none."""
+    if not isinstance(model, RepGhostNet):
+        raise ValueError(f"model must be a RepGhostNet (it carries its config), got {type(model).__name__}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {path}: folder {path.parent} does not exist")
+    payload = {"state_dict": model.state_dict(), CONFIG_KEY: model.config.to_json(), DEPLOY_KEY: bool(model.deploy)}
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as handle:
+        torch.save(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """Load ``path`` into ``model`` (strictly: every key, every shape) and return ``model``.
+    Without ``model``, build it from the config the checkpoint carries (``save_checkpoint``)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist")
@@ -34,6 +65,10 @@ def load_checkpoint(path: str | Path, model: nn.Module) -> nn.Module:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file
         raise ValueError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); is it a complete torch.save file?") from None
+    if model is None:
+        if not isinstance(raw, dict) or not isinstance(raw.get(CONFIG_KEY), str):
+            raise ValueError(f"checkpoint {path} carries no network config: build the model from its config and pass it as model")
+        model = build(NetConfig.from_json(raw[CONFIG_KEY]), deploy=bool(raw.get(DEPLOY_KEY, False)))
     state = unwrap_state_dict(raw)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))

@@ -1,10 +1,13 @@
-"""Checkpoints in the official key layout load, wrapped or not; bad ones fail clearly."""
+"""Checkpoints in the official key layout load, wrapped or not; bad ones fail clearly; ours
+carry their config and rebuild without one."""
+
+import dataclasses
 
 import pytest
 import torch
 
 from helpers import randomize_bn
-from repghost import build, load_checkpoint, repghostnet_config
+from repghost import build, load_checkpoint, reparameterize, repghostnet_config, save_checkpoint
 
 OFFICIAL_TRAIN_KEYS = [
     "conv_stem.weight",
@@ -97,3 +100,25 @@ def test_not_a_state_dict(tmp_path):
         load_checkpoint(path, build(repghostnet_config(0.5)))
     with pytest.raises(ValueError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pth", build(repghostnet_config(0.5)))
+
+
+@pytest.mark.parametrize("deploy", [False, True])
+def test_a_saved_checkpoint_rebuilds_on_its_own(tmp_path, deploy):
+    config = dataclasses.replace(repghostnet_config(0.5), in_chans=1, num_classes=10)
+    source = randomize_bn(build(config), seed=5).eval()
+    source = reparameterize(source) if deploy else source
+    path = save_checkpoint(source, tmp_path / "model.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # the temporary file is gone
+    assert torch.load(path, weights_only=True)["state_dict"].keys() == source.state_dict().keys()
+    target = load_checkpoint(path).eval()
+    assert target.config == config and target.deploy == deploy
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(source(x), target(x))
+
+
+def test_a_checkpoint_without_its_config_needs_a_model(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": build(repghostnet_config(0.5)).state_dict()}, path)
+    with pytest.raises(ValueError, match="carries no network config"):
+        load_checkpoint(path)
