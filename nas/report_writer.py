@@ -40,6 +40,7 @@ def best_record(best: pd.Series, confirmed: pd.DataFrame | None, settings: dict[
         "latency_device": lut_info.get("device"),
         "proxy_accuracy": float(best["accuracy"]),
         "budget_ms": float(settings["budget_ms"]),
+        "seed": int(settings.get("seed", 0)),  # drew the validation split: nas.train holds it out
     }
     rows = confirmed[confirmed["arch_id"] == best["arch_id"]] if confirmed is not None else pd.DataFrame()
     if not rows.empty:

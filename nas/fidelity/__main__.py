@@ -1,0 +1,211 @@
+"""``python -m nas.fidelity``: the fidelity study's command line.
+
+    python -m nas.fidelity draw                       # results/fidelity/rows.csv
+    python -m nas.fidelity tier1 --seeds 0 1          # resumable; appends to results/fidelity/tier1.csv
+    python -m nas.fidelity tier2 --ids <id> ...       # the full reference recipe for chosen rows
+    python -m nas.fidelity score --scorer proxy-today # a proxy recipe or training-free score per row
+    python -m nas.fidelity analyse                    # results/fidelity/report.md and ranking.csv
+
+Every step that trains resumes when started again with the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..cli import DefaultsFormatter
+from ..errors import UserError, user_input
+
+OUT = Path("results/fidelity")
+ROWS = OUT / "rows.csv"
+WINNER = Path("results/budget-30ms-fashion-mnist/best.json")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m nas.fidelity", formatter_class=DefaultsFormatter,
+                                     description="Does the proxy rank architectures as real training does? Draw rows, "
+                                     "train them in two tiers, score them, and analyse the rankings.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    draw = sub.add_parser("draw", formatter_class=DefaultsFormatter, help="draw the rows (before any training)")
+    draw.add_argument("--out", type=Path, default=ROWS, help="rows file to write (refused when it exists)")
+    draw.add_argument("--space", default=None, help="search space file (default: space/repghost.yaml)")
+    draw.add_argument("--lut", type=Path, default=Path("results/lut/paper-phone.json"), help="latency table of the band")
+    draw.add_argument("--band", nargs=2, type=float, default=[20.0, 32.0], metavar=("LOW_MS", "HIGH_MS"), help="latency band")
+    draw.add_argument("--count", type=int, default=24, help="architectures drawn inside the band")
+    draw.add_argument("--seed", type=int, default=0, help="seed of the draw and of the choose/report halves")
+    draw.add_argument("--exclude", nargs="*", type=Path, default=[str(WINNER)],
+                      help="searched winners left out (best.json files, or architecture JSON files)")
+    draw.add_argument("--widths", nargs="*", type=float, default=None, help="paper widths added as rows (default: the space's widths)")
+    draw.add_argument("--task", nargs=3, type=int, default=[1, 10, 32], metavar=("CHANNELS", "CLASSES", "PX"),
+                      help="the task's input channels, classes and resolution, for params_task and macs_task")
+
+    for name, text in (("tier1", "tier 1: the shortened reference recipe, every row"),
+                       ("tier2", "tier 2: the full reference recipe (nas.train), chosen rows")):
+        tier = sub.add_parser(name, formatter_class=DefaultsFormatter, help=text)
+        tier.add_argument("--rows", type=Path, default=ROWS, help="rows file")
+        tier.add_argument("--out", type=Path, default=OUT / f"{name}.csv", help="ledger: one line per finished run")
+        tier.add_argument("--seeds", nargs="+", type=int, default=[0, 1] if name == "tier1" else [0], help="training seeds")
+        tier.add_argument("--threads", type=int, default=1, help="torch threads (a setting of the result)")
+        tier.add_argument("--data", default="fashion-mnist", help="data set (nas.data.load_dataset)")
+        tier.add_argument("--split-seed", type=int, default=0, help="the search's seed, which drew its validation split")
+        tier.add_argument("--ids", nargs="+", default=None, help="only these row ids or names" + (" (required)" if name == "tier2" else ""))
+        if name == "tier1":
+            tier.add_argument("--train-images", type=int, default=30_000, help="training images")
+            tier.add_argument("--epochs", type=int, default=5, help="passes over them")
+            tier.add_argument("--val-images", type=int, default=10_000, help="validation images (the search's split first)")
+            tier.add_argument("--order-seed", type=int, default=0, help="seed of the order of the rows")
+            tier.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th run from the K-th")
+            tier.add_argument("--limit", type=int, default=None, help="stop after this many runs")
+        else:
+            tier.add_argument("--runs", type=Path, default=OUT / "tier2", help="folder of the runs' checkpoints and outputs")
+
+    score = sub.add_parser("score", formatter_class=DefaultsFormatter, help="score the rows with a proxy recipe or a training-free score")
+    score.add_argument("--scorer", required=True, help="proxy-today, proxy-images4x, proxy-epochs3x, proxy-val10k, proxy-64px, synflow or naswot")
+    score.add_argument("--rows", type=Path, default=ROWS, help="rows file")
+    score.add_argument("--out", type=Path, default=OUT / "scores.csv", help="ledger: one line per (scorer, row, seed)")
+    score.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="seeds (the analysis adds their mean)")
+    score.add_argument("--threads", type=int, default=1, help="torch threads")
+    score.add_argument("--data", default="fashion-mnist", help="data set (nas.data.load_dataset)")
+    score.add_argument("--split-seed", type=int, default=0, help="the search's seed, which drew its validation split")
+    score.add_argument("--ids", nargs="+", default=None, help="only these row ids or names")
+    score.add_argument("--limit", type=int, default=None, help="stop after this many scores")
+
+    analyse = sub.add_parser("analyse", formatter_class=DefaultsFormatter, help="noise ceiling and rank agreement: report.md, ranking.csv, table.csv")
+    analyse.add_argument("--rows", type=Path, default=ROWS, help="rows file")
+    analyse.add_argument("--dir", type=Path, default=OUT, help="folder of the ledgers (tier1.csv, tier2.csv, scores.csv) and of the outputs")
+    analyse.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="tier-1 seeds planned")
+    analyse.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    analyse.add_argument("--lut", type=Path, default=Path("results/lut/paper-phone.json"), help="LUT checked against the rows' pinned sha256")
+    return parser.parse_args(argv)
+
+
+def select(rows, ids):
+    if ids is None:
+        return rows
+    by_key = {row.id: row for row in rows} | {row.name: row for row in rows}
+    unknown = [key for key in ids if key not in by_key]
+    if unknown:
+        raise UserError(f"--ids: {', '.join(unknown)} not in the rows file; use its id or name column")
+    return [by_key[key] for key in ids]
+
+
+def command_draw(args: argparse.Namespace) -> None:
+    import json
+
+    from latency import load_lut
+    from repghost import NetConfig
+    from space import arch_id, load_space
+
+    from .rows import Task, draw_rows, file_sha256, write_rows
+
+    if args.out.exists():
+        raise UserError(f"{args.out} exists: the rows are drawn once, before any training; pass another --out")
+    exclude = []
+    for path in args.exclude:
+        try:
+            data = json.loads(Path(path).read_text())
+            exclude.append(arch_id(NetConfig.from_dict(data.get("architecture", data))))
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            raise UserError(f"--exclude {path}: not a best.json or architecture JSON ({error})") from None
+    try:
+        space, lut = load_space(args.space), load_lut(args.lut)
+        rows = draw_rows(space, lut.predict, lut_sha256=file_sha256(args.lut), count=args.count, low_ms=args.band[0],
+                         high_ms=args.band[1], seed=args.seed, exclude=exclude, widths=args.widths, task=Task(*args.task))
+    except (ValueError, OSError) as error:
+        raise UserError(str(error)) from None
+    write_rows(args.out, rows)
+    band = [row for row in rows if row.in_band]
+    print(f"{args.out}: {len(rows)} rows ({sum(r.kind == 'band' for r in rows)} drawn in {args.band[0]:g}-{args.band[1]:g} ms, "
+          f"{sum(r.kind == 'paper' for r in rows)} paper widths; {len(band)} in band: "
+          f"{sum(r.half == 'choose' for r in band)} choose, {sum(r.half == 'report' for r in band)} report); "
+          f"latencies from {args.lut} sha256 {rows[0].lut_sha256 if rows else '-'}")
+
+
+def read_checked_rows(path: Path):
+    from .rows import read_rows
+
+    with user_input():
+        return read_rows(path)
+
+
+def rows_to_run(args: argparse.Namespace):
+    """The rows a training or scoring command works on (``--ids``), its thread count checked."""
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    return select(read_checked_rows(args.rows), args.ids)
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def command_tier(args: argparse.Namespace) -> None:
+    from .tiers import Tier1, parse_shard, run_tier1, run_tier2
+
+    if args.command == "tier2" and args.ids is None:
+        raise UserError("tier2 trains chosen rows only: pass --ids (row ids or names)")
+    rows = rows_to_run(args)
+    if args.command == "tier1":
+        with user_input():
+            tier = Tier1(data=args.data, train_images=args.train_images, epochs=args.epochs, val_images=args.val_images,
+                         split_seed=args.split_seed)
+            shard = parse_shard(args.shard)
+        run_tier1(rows, args.out, seeds=args.seeds, tier=tier, threads=args.threads, order_seed=args.order_seed,
+                  shard=shard, limit=args.limit, log=log)
+    else:
+        run_tier2(rows, args.out, args.runs, seeds=args.seeds, data=args.data, split_seed=args.split_seed,
+                  threads=args.threads, log=log)
+
+
+def command_score(args: argparse.Namespace) -> None:
+    from .scorers import run_scorer
+
+    rows = rows_to_run(args)
+    run_scorer(args.scorer, rows, args.out, seeds=args.seeds, data=args.data, split_seed=args.split_seed,
+               threads=args.threads, limit=args.limit, log=log)
+
+
+def command_analyse(args: argparse.Namespace) -> None:
+    from .analysis import costs, lut_note, noise_by_subset, progress, ranking, report, table
+    from .ledger import read_lines
+    from .scorers import SCORE_FIELDS
+    from .tiers import RUN_FIELDS
+
+    rows = read_checked_rows(args.rows)
+    with user_input():
+        tier1, tier2 = (read_lines(args.dir / name, RUN_FIELDS) for name in ("tier1.csv", "tier2.csv"))
+    with user_input():
+        scores = read_lines(args.dir / "scores.csv", SCORE_FIELDS)
+    frame = table(rows, tier1, tier2, scores)
+    ranks = ranking(frame, costs(tier2, scores), resamples=args.resamples)
+    state = progress(frame, tier1, args.seeds)
+    command = "python -m nas.fidelity analyse" + (f" --dir {args.dir}" if args.dir != OUT else "")
+    text = report(frame, ranks, noise_by_subset(frame), state, rows_path=args.rows, lut_note=lut_note(rows, args.lut), command=command)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    (args.dir / "report.md").write_text(text)
+    ranks.to_csv(args.dir / "ranking.csv", index=False, float_format="%.4f")
+    frame.to_csv(args.dir / "table.csv")
+    print(f"{args.dir / 'report.md'}: tier 1 {state.done}/{state.planned} runs; {args.dir / 'ranking.csv'}, {args.dir / 'table.csv'}")
+
+
+COMMANDS = {"draw": command_draw, "tier1": command_tier, "tier2": command_tier, "score": command_score, "analyse": command_analyse}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: every finished run is in the ledger; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

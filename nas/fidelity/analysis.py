@@ -1,0 +1,235 @@
+"""The fidelity study's analysis: the ground truth's own noise, and how well each score ranks
+like it, within the band (on each half) and over all rows, with what each score costs.
+
+Inputs are the rows file and the ledgers; outputs are ``report.md`` and ``ranking.csv`` (one
+line per score and subset). Everything is recomputed from the files, so a partial ledger gives
+a partial report that says how partial it is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .ranking import Noise, bootstrap_interval, noise, tau
+from .rows import Row, file_sha256
+
+TRUTH = "tier1"
+CHEAP = ("params", "macs", "params_task", "macs_task")  # counted from the architecture: no training
+PREFILTERS = ("params_task", "synflow", "naswot")  # cheap first stages of a screening search (seed 0)
+PREFILTER_KEEP = 0.5
+SUBSETS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "band": lambda t: t["in_band"],
+    "band-choose": lambda t: t["half"] == "choose",
+    "band-report": lambda t: t["half"] == "report",
+    "paper": lambda t: t["kind"] == "paper",
+    "all": lambda t: pd.Series(True, index=t.index),
+}
+
+
+def per_seed(lines: list[dict[str, str]], prefix: str, value: str) -> pd.DataFrame:
+    """Ledger lines -> one column per seed (``<prefix>@<seed>``), indexed by arch id."""
+    if not lines:
+        return pd.DataFrame()
+    frame = pd.DataFrame(lines)
+    frame["seed"] = frame["seed"].astype(int)
+    frame[value] = frame[value].astype(float)
+    wide = frame.pivot_table(index="id", columns="seed", values=value, aggfunc="last")
+    wide.columns = [f"{prefix}@{seed}" for seed in wide.columns]
+    return wide
+
+
+def table(rows: list[Row], tier1: list[dict[str, str]], tier2: list[dict[str, str]], scores: list[dict[str, str]]) -> pd.DataFrame:
+    """One line per row: what the rows file knows, tier 1 per seed and its mean (``tier1``),
+    tier 2's mean, and every scorer per seed and as the mean of two seeds (``<scorer>@mean2``,
+    only where both of the first two seeds are there)."""
+    base = pd.DataFrame([{"row": r.row, "id": r.id, "name": r.name, "kind": r.kind, "in_band": r.in_band, "half": r.half,
+                          "latency_ms": r.latency_ms, **{c: int(getattr(r, c)) for c in CHEAP}} for r in rows]).set_index("id")
+    parts = [base, per_seed(tier1, TRUTH, "val_accuracy"), per_seed(tier2, "tier2", "val_accuracy")]
+    for name in sorted({line["scorer"] for line in scores}):
+        parts.append(per_seed([line for line in scores if line["scorer"] == name], name, "score"))
+    out = pd.concat([p for p in parts if not p.empty], axis=1)
+    for prefix in [TRUTH, "tier2", *sorted({line["scorer"] for line in scores})]:
+        columns = sorted(c for c in out.columns if c.startswith(prefix + "@"))
+        if not columns:
+            continue
+        target = TRUTH if prefix == TRUTH else ("tier2" if prefix == "tier2" else None)
+        if target:
+            out[target] = out[columns].mean(axis=1)
+        elif len(columns) >= 2:
+            out[f"{prefix}@mean2"] = out[columns[:2]].mean(axis=1, skipna=False)
+    return out.sort_values("row")
+
+
+def costs(tier2: list[dict[str, str]], scores: list[dict[str, str]]) -> dict[str, float]:
+    """Mean CPU seconds per candidate of each score column (cheap counts: 0)."""
+    cost = {column: 0.0 for column in CHEAP}
+    if tier2:
+        cost["tier2"] = float(np.mean([float(line["cpu_seconds"]) for line in tier2]))
+    for name in {line["scorer"] for line in scores}:
+        lines = [line for line in scores if line["scorer"] == name]
+        one = float(np.mean([float(line["cpu_seconds"]) for line in lines]))
+        for seed in {int(line["seed"]) for line in lines}:
+            cost[f"{name}@{seed}"] = one
+        cost[f"{name}@mean2"] = 2 * one
+    return cost
+
+
+def screened(cheap: pd.Series, expensive: pd.Series, keep: float) -> pd.Series:
+    """The order a screening search gives: the top ``keep`` share by ``cheap`` ranked by
+    ``expensive``, above the rest ranked by ``cheap`` (higher is better on both)."""
+    kept = cheap.rank(method="first", ascending=False) <= max(1, math.ceil(keep * len(cheap)))
+    order = cheap[~kept].rank(pct=True)
+    return pd.concat([order, 2 + expensive[kept].rank(pct=True)]).reindex(cheap.index)
+
+
+def ranking(frame: pd.DataFrame, cost: dict[str, float], *, resamples: int, seed: int = 0,
+            keep: float = PREFILTER_KEEP) -> pd.DataFrame:
+    """Kendall tau of every score column against tier 1's mean, per subset, with a bootstrap
+    interval (tier 1's own seeds are left out: they are part of the mean); then every proxy
+    recipe as a second stage after each cheap ranker kept its top ``keep`` share of the subset
+    (``screened``; its interval resamples the screened order's rows)."""
+    if TRUTH not in frame:
+        return pd.DataFrame(columns=["score", "subset", "rows", "tau", "low", "high", "cpu_seconds_per_candidate"])
+    columns = [c for c in frame.columns if c in CHEAP or c == "tier2" or "@" in c and not c.startswith(TRUTH + "@")
+               and not c.startswith("tier2@")]
+    cheap = [c for c in columns if c in PREFILTERS or c.split("@")[0] in PREFILTERS and c.endswith("@0")]
+    proxies = [c for c in columns if c.startswith("proxy-")]
+    lines = []
+
+    def add(name: str, values: pd.Series, subset: str, cpu: float) -> None:
+        x, y = values.tolist(), frame.loc[values.index, TRUTH].tolist()
+        low, high = bootstrap_interval(x, y, resamples=resamples, seed=seed)
+        lines.append({"score": name, "subset": subset, "rows": len(values), "tau": tau(x, y), "low": low, "high": high,
+                      "cpu_seconds_per_candidate": cpu})
+
+    for subset, pick in SUBSETS.items():
+        rows = frame[pick(frame) & frame[TRUTH].notna()]
+        for column in columns:
+            add(column, rows[column].dropna(), subset, cost.get(column, math.nan))
+        for first in cheap:
+            for second in proxies:
+                both = rows[[first, second]].dropna()
+                add(f"{second} on top {keep:.0%} by {first}", screened(both[first], both[second], keep), subset,
+                    cost.get(first, math.nan) + keep * cost.get(second, math.nan))
+    return pd.DataFrame(lines)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far tier 1 is: runs done of planned, CPU seconds per run, and the rest extrapolated
+    (per row: its own finished run if any, else a straight-line fit of CPU seconds on the
+    task's MACs over finished runs)."""
+
+    done: int
+    planned: int
+    cpu_per_run_median: float
+    cpu_done: float
+    cpu_left_estimate: float
+
+
+def progress(frame: pd.DataFrame, tier1: list[dict[str, str]], seeds: list[int]) -> Progress:
+    planned = len(frame) * len(seeds)
+    if not tier1:
+        return Progress(0, planned, math.nan, 0.0, math.nan)
+    runs = pd.DataFrame(tier1)
+    runs["cpu_seconds"] = runs["cpu_seconds"].astype(float)
+    per_row = runs.groupby("id")["cpu_seconds"].mean()
+    macs = frame["macs_task"]
+    known = macs[per_row.index]
+    if known.nunique() >= 2:
+        slope, intercept = np.polyfit(known.to_numpy(), per_row.to_numpy(), 1)
+        if slope < 0:  # noise over a narrow range of MACs: a flat guess is the safer one
+            slope, intercept = 0.0, float(per_row.mean())
+    else:
+        slope, intercept = 0.0, float(per_row.mean())
+    done = {(line["id"], int(line["seed"])) for line in tier1}
+    left = sum(per_row.get(arch, intercept + slope * macs[arch]) for arch in frame.index for seed in seeds if (arch, seed) not in done)
+    done_planned = sum((arch, seed) in done for arch in frame.index for seed in seeds)
+    return Progress(done_planned, planned, float(runs["cpu_seconds"].median()), float(runs["cpu_seconds"].sum()), float(left))
+
+
+def noise_by_subset(frame: pd.DataFrame) -> dict[str, Noise]:
+    seeds = sorted(c for c in frame.columns if c.startswith(TRUTH + "@"))
+    if len(seeds) < 2:
+        return {}
+    out = {}
+    for subset, pick in SUBSETS.items():
+        part = frame[pick(frame) & frame[seeds[0]].notna() & frame[seeds[1]].notna()]
+        out[subset] = noise(part[seeds[0]].tolist(), part[seeds[1]].tolist())
+    return out
+
+
+def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], state: Progress, *, rows_path: Path,
+           lut_note: str, command: str) -> str:
+    """The Markdown report."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    partial = state.done < state.planned
+    lines = [
+        "# Does the proxy rank like real training? (fidelity study)",
+        "",
+        f"Generated {stamp} by `{command}` from `{rows_path}` and the ledgers beside it.",
+        "",
+        f"**{'PARTIAL: ' if partial else ''}tier 1 has {state.done} of {state.planned} runs.** "
+        + ("Every figure below covers only the finished runs; rerun the analysis as runs land." if partial else ""),
+        "",
+        f"Rows: {len(frame)} ({int(frame['in_band'].sum())} in the band: {int((frame['half'] == 'choose').sum())} choose, "
+        f"{int((frame['half'] == 'report').sum())} report; {int((frame['kind'] == 'paper').sum())} paper widths). {lut_note}",
+        "",
+        "## Tier 1 cost",
+        "",
+        f"CPU seconds per run: median {state.cpu_per_run_median:.0f}; spent {state.cpu_done / 3600:.2f} CPU-hours; "
+        f"left (extrapolated) {state.cpu_left_estimate / 3600:.2f} CPU-hours.",
+        "",
+        "## Tier 1 against itself (seed 0 vs seed 1)",
+        "",
+    ]
+    if noises:
+        lines += ["| subset | rows | Kendall tau | mean abs diff | worst | one run's sd | sd of row means | range of means | architecture share |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for subset, n in noises.items():
+            lines.append(f"| {subset} | {n.rows} | {n.seed_tau:.3f} | {100 * n.mean_abs_diff:.2f} pt | {100 * n.worst_abs_diff:.2f} pt | "
+                         f"{100 * n.within_sd:.2f} pt | {100 * n.between_sd:.2f} pt | {100 * n.range_of_means:.2f} pt | {n.architecture_share:.2f} |")
+        lines += ["", "Architecture share: the part of one run's variance that is the architecture's, not the seed's."]
+    else:
+        lines.append("No row has both seeds yet.")
+    lines += ["", "## Scores against tier 1 (mean of its seeds), Kendall tau-b with a 95 % bootstrap interval", ""]
+    if ranks.empty:
+        lines.append("No tier-1 result yet.")
+    else:
+        band = ranks[ranks["subset"] == "band"].set_index("score")["tau"]
+        order = band.sort_values(ascending=False, na_position="last").index
+        lines += ["| score | CPU s / candidate | " + " | ".join(SUBSETS) + " |", "|---|---|" + "---|" * len(SUBSETS)]
+        for score in order:
+            cells = []
+            for subset in SUBSETS:
+                hit = ranks[(ranks["score"] == score) & (ranks["subset"] == subset)].iloc[0]
+                cells.append("-" if math.isnan(hit["tau"]) else f"{hit['tau']:.2f} [{hit['low']:.2f}, {hit['high']:.2f}] (n={hit['rows']})")
+            cost = ranks[ranks["score"] == score]["cpu_seconds_per_candidate"].iloc[0]
+            lines.append(f"| {score} | {'-' if math.isnan(cost) else f'{cost:.1f}'} | " + " | ".join(cells) + " |")
+    lines += ["", "Choose a recipe on `band-choose`, report it on `band-report` (the halves are fixed in the rows file).", ""]
+    seeds = sorted(c for c in frame.columns if c.startswith(TRUTH + "@"))
+    trained = frame[frame[TRUTH].notna()].sort_values(TRUTH, ascending=False) if TRUTH in frame else frame.iloc[:0]
+    if not trained.empty:
+        lines += ["## Tier-1 accuracy per row so far (validation, %)", "",
+                  "| row | latency ms | params (task) | " + " | ".join(seeds) + " | mean |", "|---|---|---|" + "---|" * (len(seeds) + 1)]
+        for _, r in trained.iterrows():
+            cells = " | ".join("-" if pd.isna(r[c]) else f"{100 * r[c]:.2f}" for c in seeds)
+            lines.append(f"| {r['name']} | {r['latency_ms']:.1f} | {int(r['params_task']):,} | {cells} | {100 * r[TRUTH]:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def lut_note(rows: list[Row], lut: Path | None) -> str:
+    shas = sorted({row.lut_sha256 for row in rows})
+    note = f"Latencies as drawn, from the LUT with sha256 {', '.join(shas)}"
+    if lut is None or not lut.is_file():
+        return note + "."
+    current = file_sha256(lut)
+    return note + (f" (still {lut})." if current in shas else f"; {lut} has changed since (sha256 {current}): the rows keep the pinned values.")

@@ -1,0 +1,239 @@
+"""The fidelity study's machinery on the tiny space and synthetic data: a deterministic draw
+inside the band, a tier-1 runner that resumes after a kill without redoing finished runs, and
+the rank statistics checked against figures worked out by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pandas as pd
+import pytest
+import torch
+from scipy.stats import kendalltau
+
+from conftest import TINY_SPACE
+from latency import load_lut
+from nas.errors import UserError
+from nas.fidelity.__main__ import main
+from nas.fidelity.analysis import screened
+from nas.fidelity.ledger import append_line, read_lines
+from nas.fidelity.ranking import bootstrap_interval, noise, tau
+from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
+from nas.fidelity.scorers import SCORE_FIELDS, naswot_of, run_scorer, synflow_of
+from nas.fidelity.tiers import RUN_FIELDS, Tier1, plan, run_tier1, run_tier2
+from nas.proxy import QUICK
+from nas.recipes import Recipe
+from space import arch_id, load_space
+
+TINY_TIER = Tier1(data="synthetic", train_images=256, epochs=2, val_images=2100)
+
+
+class Killed(Exception):
+    """Stands for a kill at a known point of a run."""
+
+
+@pytest.fixture(scope="module")
+def band(tiny_lut_path) -> tuple[float, float]:
+    """The middle half of the tiny space's predicted latencies."""
+    lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
+    rng = random.Random(0)
+    latencies = sorted(lut.predict(space.sample(rng)) for _ in range(200))
+    return latencies[50], latencies[150]
+
+
+def _draw(tiny_lut_path, band, count=4, exclude=()):
+    lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
+    return draw_rows(space, lut.predict, lut_sha256="f" * 64, count=count, low_ms=band[0], high_ms=band[1], seed=3,
+                     exclude=exclude, task=Task(in_chans=1, num_classes=10, resolution=32))
+
+
+@pytest.fixture(scope="module")
+def rows_file(tiny_lut_path, band, tmp_path_factory):
+    path = tmp_path_factory.mktemp("fidelity") / "rows.csv"
+    write_rows(path, _draw(tiny_lut_path, band, count=2))
+    return path
+
+
+def test_draw_is_deterministic_in_band_and_a_prefix(tiny_lut_path, band, tmp_path):
+    rows = _draw(tiny_lut_path, band)
+    assert rows == _draw(tiny_lut_path, band)
+    drawn = [r for r in rows if r.kind == "band"]
+    assert len(drawn) == 4 and all(band[0] <= r.latency_ms <= band[1] and r.in_band for r in drawn)
+    assert [r.name for r in rows if r.kind == "paper"] == ["paper-0.5x", "paper-1x"]
+    assert len({r.id for r in rows}) == len(rows) and all(r.id == arch_id(r.arch) for r in rows)
+    halves = [r.half for r in rows if r.in_band]
+    assert abs(halves.count("choose") - halves.count("report")) <= 1
+    assert all(r.half == "" for r in rows if not r.in_band)
+    # Fewer rows with the same seed: the first ones, same halves.
+    shorter = [r for r in _draw(tiny_lut_path, band, count=2) if r.kind == "band"]
+    assert [(r.id, r.half) for r in shorter] == [(r.id, r.half) for r in drawn[:2]]
+    # An excluded winner is never drawn; the rest of the draw goes on without it.
+    again = [r for r in _draw(tiny_lut_path, band, exclude=[drawn[0].id]) if r.kind == "band"]
+    assert drawn[0].id not in {r.id for r in again} and again[0].id == drawn[1].id
+    write_rows(tmp_path / "rows.csv", rows)
+    assert read_rows(tmp_path / "rows.csv") == rows
+
+
+def test_halves_are_balanced_and_keep_their_labels():
+    assert split_halves(7, 0)[:5] == split_halves(5, 0)
+    for count in range(1, 12):
+        labels = split_halves(count, 1)
+        assert abs(labels.count("choose") - labels.count("report")) <= 1
+
+
+def test_draw_refuses_an_empty_band(tiny_lut_path):
+    lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
+    with pytest.raises(ValueError, match="widen the band"):
+        draw_rows(space, lut.predict, lut_sha256="0", count=2, low_ms=-2.0, high_ms=-1.0, seed=0, max_draws=50)
+
+
+def test_tier1_resumes_after_a_kill_without_redoing_finished_runs(rows_file, tmp_path):
+    rows = read_rows(rows_file)[:2]
+    ledger = tmp_path / "tier1.csv"
+
+    def kill(lines_done: int, epoch: int) -> None:
+        if lines_done == 2 and epoch == 1:  # in the middle of the third run
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_tier1(rows, ledger, seeds=[0, 1], tier=TINY_TIER, after_epoch=kill, log=lambda _: None)
+    before = ledger.read_text()
+    assert len(read_lines(ledger, RUN_FIELDS)) == 2
+    expected = [(row.id, seed) for row, seed in plan(rows, [0, 1], 0)]
+    assert run_tier1(rows, ledger, seeds=[0, 1], tier=TINY_TIER, log=lambda _: None) == len(expected) - 2
+    assert ledger.read_text().startswith(before)  # finished lines kept as they were
+    lines = read_lines(ledger, RUN_FIELDS)
+    assert [(line["id"], int(line["seed"])) for line in lines] == expected  # seed 0 for every row first
+    assert run_tier1(rows, ledger, seeds=[0, 1], tier=TINY_TIER, log=lambda _: None) == 0
+    # The run cut short and redone gives what an uninterrupted run gives.
+    fresh = tmp_path / "fresh.csv"
+    run_tier1(rows, fresh, seeds=[0, 1], tier=TINY_TIER, limit=3, log=lambda _: None)
+    assert [line["val_accuracy"] for line in read_lines(fresh, RUN_FIELDS)] == [line["val_accuracy"] for line in lines[:3]]
+    assert all(float(line["cpu_seconds"]) > 0 and line["val_images"] == "2100" for line in lines)
+    # Other settings into the same ledger are refused.
+    with pytest.raises(UserError, match="other settings"):
+        run_tier1(rows, ledger, seeds=[0], tier=dataclasses.replace(TINY_TIER, epochs=1), log=lambda _: None)
+
+
+def test_shards_share_the_plan(rows_file, tmp_path):
+    rows = read_rows(rows_file)
+    ledger = tmp_path / "tier1.csv"
+    for k in (1, 0):
+        run_tier1(rows, ledger, seeds=[0], tier=dataclasses.replace(TINY_TIER, epochs=1), shard=(k, 2), log=lambda _: None)
+    assert sorted(line["id"] for line in read_lines(ledger, RUN_FIELDS)) == sorted(row.id for row in rows)
+
+
+def test_ledger_sets_apart_a_line_cut_short(tmp_path, capsys):
+    path, fields = tmp_path / "l.csv", ("a", "b")
+    append_line(path, fields, {"a": 1, "b": 2.5})
+    with open(path, "a") as handle:
+        handle.write("3,4")  # a kill in the middle of a write
+    assert read_lines(path, fields) == [{"a": "1", "b": "2.5"}]
+    append_line(path, fields, {"a": 5, "b": "x,y"})
+    assert read_lines(path, fields) == [{"a": "1", "b": "2.5"}, {"a": "5", "b": "x,y"}]
+    assert "cut short" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="columns"):
+        read_lines(path, ("a", "c"))
+
+
+def test_tier2_trains_with_nas_training_and_resumes(rows_file, tmp_path):
+    rows = read_rows(rows_file)[:1]
+    recipe = Recipe(epochs=1, batch_size=64)
+    assert run_tier2(rows, tmp_path / "tier2.csv", tmp_path / "runs", seeds=[0], data="synthetic", recipe=recipe, log=lambda _: None) == 1
+    assert run_tier2(rows, tmp_path / "tier2.csv", tmp_path / "runs", seeds=[0], data="synthetic", recipe=recipe, log=lambda _: None) == 0
+    line = read_lines(tmp_path / "tier2.csv", RUN_FIELDS)[0]
+    assert line["val_images"] == "2000" and line["train_images"] == "4000"
+    assert (tmp_path / "runs" / f"{rows[0].name}-{rows[0].id}-seed0" / "model.onnx").is_file()
+
+
+def test_training_free_scores_by_hand():
+    linear = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[-1.0, 2.0]]))
+    assert synflow_of(linear, (1, 2)) == pytest.approx(math.log(1 * 1 + 2 * 1))  # |w| x d(sum)/dw, input ones
+    images = torch.tensor([[1.0, -1.0, 1.0], [1.0, 1.0, -1.0]])
+    # Codes 101 and 110 agree on one position of three: K = [[3, 1], [1, 3]], det 8.
+    assert naswot_of(torch.nn.Sequential(torch.nn.ReLU()), images) == pytest.approx(math.log(8))
+
+
+def test_scorers_write_one_line_per_row_and_seed(rows_file, tmp_path):
+    rows = read_rows(rows_file)[:2]
+    quick = dataclasses.replace(QUICK, train_size=128, val_size=64, epochs=1)
+    ledger = tmp_path / "scores.csv"
+    for name in ("proxy-today", "naswot"):
+        assert run_scorer(name, rows, ledger, seeds=[0, 1], data="synthetic", base=quick, log=lambda _: None) == 4
+        assert run_scorer(name, rows, ledger, seeds=[0, 1], data="synthetic", base=quick, log=lambda _: None) == 0
+    lines = read_lines(ledger, SCORE_FIELDS)
+    accuracies = [float(line["score"]) for line in lines if line["scorer"] == "proxy-today"]
+    assert len(lines) == 8 and all(0 <= a <= 1 for a in accuracies)
+    assert {line["scorer"] for line in lines if line["id"] == rows[0].id} == {"proxy-today", "naswot"}
+
+
+def test_kendall_tau_against_hand_counts():
+    assert tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)  # 5 concordant, 1 discordant
+    assert tau([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(5 / math.sqrt(5 * 6))  # tau-b: one tie in x
+    assert tau([1, 2, 3], [3, 2, 1]) == -1.0
+    assert math.isnan(tau([1, 1, 1], [1, 2, 3]))
+    rng = random.Random(0)
+    x, y = [rng.randint(0, 5) for _ in range(30)], [rng.random() for _ in range(30)]
+    assert tau(x, y) == pytest.approx(kendalltau(x, y).statistic)  # scipy's tau-b, ties included
+
+
+def test_bootstrap_interval():
+    x = [0.1, 0.5, 0.2, 0.9, 0.4, 0.7, 0.3, 0.8]
+    assert bootstrap_interval(x, x, resamples=200) == (1.0, 1.0)
+    assert bootstrap_interval(x, [-v for v in x], resamples=200) == (-1.0, -1.0)
+    y = [0.2, 0.4, 0.1, 0.8, 0.6, 0.5, 0.35, 0.9]
+    low, high = bootstrap_interval(x, y, resamples=500, seed=1)
+    assert low < tau(x, y) < high and -1 <= low and high <= 1
+    assert bootstrap_interval(x, y, resamples=500, seed=1) == (low, high)
+
+
+def test_noise_of_two_seeds_by_hand():
+    result = noise([0.80, 0.82, 0.84], [0.81, 0.82, 0.86])
+    assert result.rows == 3 and result.seed_tau == pytest.approx(1.0)
+    assert result.mean_abs_diff == pytest.approx(0.01) and result.worst_abs_diff == pytest.approx(0.02)
+    assert result.within_sd == pytest.approx(math.sqrt((0.01**2 + 0 + 0.02**2) / 2 / 3))
+    assert result.between_sd == pytest.approx(math.sqrt(0.00105 / 2))
+    assert result.range_of_means == pytest.approx(0.045)
+    assert noise([0.8, 0.9], [0.9, 0.8]).architecture_share == 0.0  # the seed alone orders them
+
+
+def test_screening_ranks_the_kept_share_by_the_second_stage():
+    cheap = pd.Series([4.0, 3.0, 2.0, 1.0], index=list("abcd"))
+    expensive = pd.Series([0.1, 0.9, 0.5, 0.7], index=list("abcd"))
+    order = screened(cheap, expensive, 0.5)
+    assert list(order.sort_values(ascending=False).index) == ["b", "a", "c", "d"]  # d's 0.7 never counts: screened out
+
+
+def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
+    rows = read_rows(rows_file)
+    run_tier1(rows, tmp_path / "tier1.csv", seeds=[0, 1], tier=dataclasses.replace(TINY_TIER, epochs=1), limit=len(rows) + 1, log=lambda _: None)
+    quick = dataclasses.replace(QUICK, train_size=128, val_size=64, epochs=1)
+    for name in ("synflow", "proxy-today"):
+        run_scorer(name, rows, tmp_path / "scores.csv", seeds=[0, 1], data="synthetic", base=quick, log=lambda _: None)
+    assert main(["analyse", "--rows", str(rows_file), "--dir", str(tmp_path), "--resamples", "50", "--lut", str(tiny_lut_path)]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert f"PARTIAL: tier 1 has {len(rows) + 1} of {2 * len(rows)} runs" in text and "has changed since" in text
+    table = pd.read_csv(tmp_path / "table.csv", index_col=0)
+    ranks = pd.read_csv(tmp_path / "ranking.csv")
+    both = table.dropna(subset=["synflow@mean2", "tier1"])
+    hit = ranks[(ranks["score"] == "synflow@mean2") & (ranks["subset"] == "all")].iloc[0]
+    assert hit["rows"] == len(both) == len(rows)
+    assert hit["tau"] == pytest.approx(tau(both["synflow@mean2"].tolist(), both["tier1"].tolist()), abs=1e-4)
+    assert set(ranks["score"]) >= {"params", "macs_task", "synflow@0", "synflow@1", "synflow@mean2",
+                                   "proxy-today@mean2 on top 50% by synflow@0", "proxy-today@0 on top 50% by params_task"}
+    assert "| proxy-today@mean2 |" in text
+
+
+def test_cli_refuses_bad_input(rows_file, tmp_path, capsys):
+    assert main(["draw", "--out", str(rows_file)]) == 2
+    assert "drawn once" in capsys.readouterr().err
+    assert main(["tier2", "--rows", str(rows_file), "--out", str(tmp_path / "t2.csv")]) == 2
+    assert "--ids" in capsys.readouterr().err
+    assert main(["tier1", "--rows", str(tmp_path / "missing.csv")]) == 2
+    assert "draw the rows first" in capsys.readouterr().err
+    assert main(["score", "--scorer", "nope", "--rows", str(rows_file), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "unknown scorer" in capsys.readouterr().err
