@@ -123,14 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--engines", nargs="+", default=["ort", "mnn"], help="engines to compare")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per pair")
-    parser.add_argument("--min-runs", type=int, default=30, help="timed runs per measurement before the median may be stable")
+    parser.add_argument("--burst-runs", type=int, default=6, help="timed runs per burst of the timing protocol (5 rounds of bursts per measurement)")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         print("error: --rounds must be at least 1", file=sys.stderr)
         return 2
     try:
-        results = run(args.engines, args.rounds, RunPolicy(min_runs=args.min_runs, max_runs=max(200, args.min_runs)))
+        results = run(args.engines, args.rounds, RunPolicy(burst_runs=args.burst_runs))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

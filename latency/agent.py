@@ -21,7 +21,8 @@ from .machine import machine_fingerprint
 from .timing import RunPolicy
 
 def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None:
-    """Time every item of ``job`` and ``emit`` one result dict per item, in order.
+    """Time the items of ``job`` by the protocol of ``latency.timing`` (interleaved, in chunks of
+    the policy's ``chunk_items``, as on the host) and ``emit`` one result dict per item, in order.
 
     A job is ``{"engine": "ort", "engine_settings": {...}, "policy": {...}, "items": [{"key":
     ..., "onnx": path, "input_shape": [...]}]}``; relative ONNX paths are taken from the job
@@ -31,9 +32,12 @@ def run_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> None
         raise ValueError("a job must be a JSON object with an 'items' list")
     engine = get_engine(job.get("engine", "ort"), **job.get("engine_settings", {}))
     policy = RunPolicy.from_dict(job.get("policy", {}))
-    for item in job["items"]:
-        measurement = engine.measure(item["onnx"], tuple(item["input_shape"]), policy)
-        emit({"key": item["key"], **measurement.to_dict()})
+    items = job["items"]
+    for start in range(0, len(items), policy.chunk_items):
+        chunk = items[start : start + policy.chunk_items]
+        measurements = engine.measure_many([(item["onnx"], tuple(item["input_shape"])) for item in chunk], policy)
+        for item, measurement in zip(chunk, measurements):
+            emit({"key": item["key"], **measurement.to_dict()})
 
 
 def main(argv: list[str] | None = None) -> int:

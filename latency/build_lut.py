@@ -22,7 +22,8 @@ from .device_registry import DEVICES, get_device
 from .engines import ENGINES, OPT_LEVELS, PRECISIONS, get_engine
 from .lut_builder import BuildSettings, build
 from .remote import RemoteError, add_remote_arguments, remote_settings
-from .timing import CLOCKS, RunPolicy
+from .lut_builder import default_out
+from .protocol_args import add_protocol_arguments, policy_from_args
 
 
 def space_info(space: SearchSpace) -> dict[str, Any]:
@@ -58,14 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--inter-op-threads", type=int, default=1, help="inter-op threads")
     parser.add_argument("--opt-level", default="all", choices=OPT_LEVELS, help="graph optimization level")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset of the exports")
-    parser.add_argument("--out", default=None, help="LUT file (default results/lut/<device>-<engine>-t<threads>.json)")
+    parser.add_argument("--out", default=None, help="LUT file (default results/lut/<device>-<engine>-t<threads>.json, or, when that file was measured on another machine, the same name ending in this machine's CPU)")
     parser.add_argument("--calibration-nets", type=int, default=24, help="whole networks measured to fit the correction")
-    parser.add_argument("--calibration-rounds", type=int, default=3, help="measurements of each calibration network (shuffled rounds, median kept)")
     parser.add_argument("--calibration-seed", type=int, default=1_000_003, help="seed of the calibration networks' sampling")
     parser.add_argument("--export-worker", action="store_true", help="export parts in a second process while this one times (faster, may disturb timings)")
-    parser.add_argument("--min-runs", type=int, default=RunPolicy.min_runs, help="timed runs per entry before the median may be stable")
-    parser.add_argument("--clock", default="wall", choices=sorted(CLOCKS), help="wall time, or CPU time of the timing thread (steadier on a busy machine; 1 thread only)")
-    parser.add_argument("--max-runs", type=int, default=RunPolicy.max_runs, help="timed runs per entry at most")
+    add_protocol_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -89,18 +87,18 @@ def _main(args: argparse.Namespace) -> int:
         device = get_device(args.device, remote=args.remote, **remote_settings(args))
         precision = {"precision": args.precision} if args.precision is not None else {}
         engine = get_engine(args.engine, threads=args.threads, inter_op_threads=args.inter_op_threads, opt_level=args.opt_level, **precision)
-        if args.calibration_nets < 0 or args.calibration_rounds < 1:
-            raise ValueError("--calibration-nets must be 0 or more and --calibration-rounds at least 1")
-        policy = RunPolicy(min_runs=args.min_runs, max_runs=args.max_runs, clock=args.clock)
+        if args.calibration_nets < 0:
+            raise ValueError("--calibration-nets must be 0 or more")
+        policy = policy_from_args(args)
         space = load_space(args.space)
-        out = Path(args.out or f"results/lut/{args.device}-{args.engine}-t{args.threads}.json")
+        out = Path(args.out) if args.out else default_out(args.device, engine, device)
         calibration = sample_distinct(space, args.calibration_nets, args.calibration_seed)
         settings = BuildSettings(
             opset=args.opset,
             policy=policy,
             export_worker=args.export_worker,
             calibration=calibration,
-            calibration_rounds=args.calibration_rounds,
+            statistic=args.statistic,
             calibration_how=f"{len(calibration)} distinct architectures sampled from the space with seed {args.calibration_seed}",
         )
         data = build(space.parts(), out, device=device, engine=engine, space_info=space_info(space), settings=settings)
@@ -116,9 +114,11 @@ def _main(args: argparse.Namespace) -> int:
     correction = data.correction
     coefficients = ", ".join(f"{name} {getattr(correction, name):.4g}" for name in ("scale", "ms_per_part", "ms_per_weight_mb", "offset_ms"))
     print(
-        f"wrote {out}: {len(data.entries)} entries, session call {data.overhead.session_call_ms:.4f} ms, "
-        f"correction {correction.model} ({coefficients})" + (f", fit {correction.fit}" if correction.fit else "")
+        f"wrote {out}: {len(data.entries)} entries ({data.fingerprint.statistic} of {policy.samples} samples each), session call "
+        f"{data.overhead.session_call_ms:.4f} ms, correction {correction.model} ({coefficients})" + (f", fit {correction.fit}" if correction.fit else "")
     )
+    if data.quality == "poor":
+        print(f"quality: poor (the machine would not hold still): {'; '.join(data.quality_notes)}. Rebuild it on a quieter machine (delete {out} first)")
     return 0
 
 

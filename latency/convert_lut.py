@@ -4,7 +4,10 @@ Nothing measured changes: entries, overhead, calibration and drift are carried o
 are; what the older reader assumed when a field was missing is written out (a correction's
 absent terms are 0 and its offset the session call); an estimate's provenance moves out of the
 fingerprint and the correction into its own record; the space file is recorded by
-``space.record_path``. Predictions of a converted LUT equal those of the original.
+``space.record_path``. Format 1 and 2 files were measured with the older protocol (one
+contiguous attempt per item, its median kept), so they are marked ``statistic: median`` and
+their unfinished calibration rounds are dropped (the builder measures calibration networks in
+one job now). Predictions of a converted LUT equal those of the original.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ from .lut_format import FORMAT, LutFile, write_lut_file
 PROVENANCE_FIELDS = ("estimate_of", "base_lut", "base_fingerprint")
 
 
-def convert_v1(data: dict[str, Any], path: str | Path) -> LutFile:
-    """The records of a ``repghost-nas-lut/1`` file (strictly read once converted)."""
+def convert_v1(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A ``repghost-nas-lut/1`` file as a ``repghost-nas-lut/2`` one."""
     data = json.loads(json.dumps(data))  # a copy
-    data.pop("format")
+    data["format"] = "repghost-nas-lut/2"
     fingerprint = data["fingerprint"]
     estimated = bool(fingerprint.pop("estimated", False))
     provenance = {name: fingerprint.pop(name) for name in PROVENANCE_FIELDS if name in fingerprint}
@@ -49,6 +52,16 @@ def convert_v1(data: dict[str, Any], path: str | Path) -> LutFile:
             raise ValueError(f"{path}: unknown build fields {sorted(build)}; convert by hand or rebuild")
     if estimated:
         data["provenance"] = provenance
+    return data
+
+
+def convert_v2(data: dict[str, Any], path: str | Path) -> LutFile:
+    """The records of a ``repghost-nas-lut/2`` file (strictly read once converted)."""
+    data = json.loads(json.dumps(data))  # a copy
+    data.pop("format")
+    data["fingerprint"]["statistic"] = "median"
+    calibration = data.get("calibration") or {}
+    calibration.pop("pending", None)
     return LutFile.from_json({"format": FORMAT, **data}, path)
 
 
@@ -63,9 +76,11 @@ def convert_file(path: str | Path) -> str:
     if version == FORMAT:
         LutFile.from_json(data, path)
         return f"{path}: already {FORMAT}"
-    if version != "repghost-nas-lut/1":
+    if version == "repghost-nas-lut/1":
+        data = convert_v1(data, path)
+    elif version != "repghost-nas-lut/2":
         raise ValueError(f"{path} is not a LUT file this tool converts (format {version!r})")
-    write_lut_file(path, convert_v1(data, path))
+    write_lut_file(path, convert_v2(data, path))
     return f"{path}: converted to {FORMAT}"
 
 

@@ -34,10 +34,10 @@ SOFT_L1_SCALE = 0.03  # relative errors beyond ~3 % count less than quadraticall
 MIN_SCALE = 0.5
 
 
-def network_features(keys: list[str], entries: dict[str, Entry], session_call_ms: float) -> dict[str, float]:
-    """The features of a network made of the parts ``keys``."""
+def network_features(keys: list[str], entries: dict[str, Entry], session_call_ms: float, statistic: str) -> dict[str, float]:
+    """The features of a network made of the parts ``keys`` (entries read as ``statistic``)."""
     return {
-        "sum_ms": sum(float(entries[key].median_ms) - session_call_ms for key in keys),
+        "sum_ms": sum(entries[key].value(statistic) - session_call_ms for key in keys),
         "weight_mb": sum(float(entries[key].weight_bytes or 0) for key in keys) / 1e6,
         "n_parts": float(len(keys)),
         "one": 1.0,
@@ -55,7 +55,7 @@ def calibration_points(data: LutFile, resolution: int) -> list[tuple[str, dict[s
         missing = [key for key in keys if key not in entries]
         if missing:
             raise ValueError(f"calibration network {net_id} has parts missing from the LUT, e.g. {missing[0]}")
-        points.append((net_id, network_features(keys, entries, overhead), float(net.measured_ms)))
+        points.append((net_id, network_features(keys, entries, overhead, data.fingerprint.statistic), float(net.measured_ms)))
     return points
 
 

@@ -30,6 +30,18 @@ class Job:
     input_shape: tuple[int, ...]
 
 
+def chunked(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
+    """``jobs`` in lists of ``size`` (the last one shorter)."""
+    chunk: list[Job] = []
+    for job in jobs:
+        chunk.append(job)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 class Device(abc.ABC):
     """Base class: ``fingerprint`` and ``measure_stream``."""
 
@@ -41,7 +53,8 @@ class Device(abc.ABC):
 
     @abc.abstractmethod
     def measure_stream(self, jobs: Iterable[Job], engine: Engine, policy: RunPolicy) -> Iterator[tuple[Job, Measurement]]:
-        """Each job with its measurement, as soon as it exists, in order."""
+        """Each job with its measurement, in order: jobs are timed together (interleaved) in
+        chunks of ``policy.chunk_items``, and a chunk's results come as soon as it is done."""
 
     def measure(self, job: Job, engine: Engine, policy: RunPolicy) -> Measurement:
         """One job, timed now."""
@@ -57,8 +70,8 @@ class LocalDevice(Device):
         return {"device": self.name, **machine_fingerprint(engine)}
 
     def measure_stream(self, jobs: Iterable[Job], engine: Engine, policy: RunPolicy) -> Iterator[tuple[Job, Measurement]]:
-        for job in jobs:
-            yield job, engine.measure(job.onnx_path, job.input_shape, policy)
+        for chunk in chunked(jobs, policy.chunk_items):
+            yield from zip(chunk, engine.measure_many([(job.onnx_path, job.input_shape) for job in chunk], policy))
 
 
 class HostDevice(LocalDevice):

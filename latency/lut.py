@@ -16,9 +16,9 @@ from repghost import NetConfig, PartSpec, part_key
 from space import SearchSpace, load_space, record_path, resolve_record
 
 from .lut_format import Correction, LutFile, read_lut_file
-from .timing import RunPolicy
+from .timing import DEFAULT_STATISTIC, RunPolicy
 
-BUILD_LUT_POLICY_OPTIONS = ("min_runs", "max_runs", "clock")  # the run policy settings build_lut takes
+BUILD_LUT_POLICY_OPTIONS = ("rounds", "burst_runs", "warmup_runs", "chunk_items", "clock")  # the run policy settings build_lut takes
 
 
 def fill_command(path: str | Path, lut: LutFile) -> str:
@@ -42,9 +42,12 @@ def fill_command(path: str | Path, lut: LutFile) -> str:
         parts.append(f"--precision {fp.precision}")
     if fp.opset not in (None, 17):
         parts.append(f"--opset {fp.opset}")
+    if fp.statistic != DEFAULT_STATISTIC:
+        parts.append(f"--statistic {fp.statistic}")
     default = RunPolicy()
-    for name in BUILD_LUT_POLICY_OPTIONS:
-        value = (fp.run_policy or {}).get(name, getattr(default, name))
+    recorded = fp.run_policy or {}
+    for name in BUILD_LUT_POLICY_OPTIONS if set(recorded) <= set(default.to_dict()) else ():  # an older protocol's: today's
+        value = recorded.get(name, getattr(default, name))
         if value != getattr(default, name):
             parts.append(f"--{name.replace('_', '-')} {value}")
     parts.append(f"--out {path}")
@@ -65,6 +68,7 @@ class LUT:
         self.fingerprint: dict[str, Any] = file.to_json()["fingerprint"]
         self.resolution = int(file.fingerprint.resolution)
         self.session_call_ms = float(file.overhead.session_call_ms) if file.overhead else 0.0
+        self.statistic = file.fingerprint.statistic
         if file.correction is None:
             raise ValueError(f"LUT {path} has no correction (its build did not finish); resume it with {fill_command(path, file)}")
         self.correction: Correction = file.correction
@@ -73,12 +77,12 @@ class LUT:
             raise ValueError(f"LUT {path} has a weight term but entries without weight_bytes; rebuild it")
         # Each part's share of a prediction, computed once per entry.
         self._part = {
-            key: c.scale * (float(entry.median_ms) - self.session_call_ms)
+            key: c.scale * (entry.value(self.statistic) - self.session_call_ms)
             + c.ms_per_part
             + c.ms_per_weight_mb * float(entry.weight_bytes or 0) / 1e6
             for key, entry in file.entries.items()
         }
-        self._raw = {key: float(entry.median_ms) - self.session_call_ms for key, entry in file.entries.items()}
+        self._raw = {key: entry.value(self.statistic) - self.session_call_ms for key, entry in file.entries.items()}
         self._keys_cache: dict[NetConfig, tuple[str, ...]] = {}
         self._total_cache: dict[NetConfig, float] = {}
 
@@ -86,6 +90,15 @@ class LUT:
     def estimated(self) -> bool:
         """True when the entries are an estimate rather than measurements."""
         return self.file.estimated
+
+    def quality_warning(self) -> str | None:
+        """One line for whoever loads a LUT its build marked ``quality: poor``; None otherwise."""
+        if self.file.quality != "poor":
+            return None
+        return (
+            f"warning: LUT {self.path} is marked quality: poor ({'; '.join(self.file.quality_notes)}): its predictions may be "
+            "off by more than its validation shows; rebuild it on a quieter machine"
+        )
 
     def __len__(self) -> int:
         return len(self._part)

@@ -1,5 +1,11 @@
 """Building a LUT: measure every part, the session-call cost and a few whole networks, then fit.
 
+Parts are timed in chunks by the protocol of ``latency.timing`` (interleaved bursts over the
+chunk's parts, the session-call probe and the drift reference); a chunk whose drift reference
+moved by more than ``DRIFT_LIMIT``, or a calibration whose fit is worse than
+``CALIBRATION_LOO_LIMIT_PCT``, is measured again; after ``TRIES`` the LUT is written anyway,
+marked ``quality: poor`` with the reasons in ``quality_notes``.
+
 The work is resumable: the LUT file is rewritten atomically at most every ``SAVE_EVERY_S``
 seconds and when the build stops for any reason, so a killed build loses at most that much and
 its rerun times only what the file lacks. A file with another fingerprint is never touched.
@@ -7,8 +13,9 @@ its rerun times only what the file lacks. A file with another fingerprint is nev
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import random
+import re
 import statistics
 import sys
 import tempfile
@@ -21,11 +28,12 @@ from repghost import NetConfig, PartSpec, part_key
 from space import arch_id
 
 from .corrections import fit_correction
-from .devices import Device, Job
-from .engines import Engine
+from .devices import Device, Job, chunked
+from .engines import Engine, TimedEngine
 from .exporter import Exported, ExportTask, export_stream
 from .lut_format import (
     CalibrationNet,
+    Correction,
     Drift,
     Entry,
     Fingerprint,
@@ -37,9 +45,15 @@ from .lut_format import (
     write_lut_file,
 )
 from .overhead import trivial_onnx
-from .timing import RunPolicy
+from .timing import DEFAULT_STATISTIC, STATISTICS, Measurement, RunPolicy
 
 SAVE_EVERY_S = 2.0
+
+
+DRIFT_LIMIT = 0.03  # a chunk whose drift reference moved more than this is measured again
+CALIBRATION_LOO_LIMIT_PCT = 5.0  # a calibration whose leave-one-out mean error is above this, too
+TRIES = 2  # measurements of a chunk at most; then the LUT is written with quality: poor
+RETRY_PAUSE_S = 5.0  # before measuring a chunk again: a busy spell of the machine may pass
 
 
 @dataclass
@@ -48,23 +62,20 @@ class BuildSettings:
 
     Attributes:
         opset: ONNX opset of every export.
-        policy: runs per entry.
+        policy: the timing protocol (``latency.timing``): rounds, bursts, chunk size.
+        statistic: the figure of each item's samples the LUT predicts with.
         export_worker: export parts in a second process while this one times (faster; see
             benchmarks/latency_build_cost.py for whether it disturbs the timings).
         calibration: whole networks measured end to end to fit the correction (may be empty).
         calibration_how: how ``calibration`` was chosen (recorded in the LUT).
-        overhead_every: re-measure the session-call cost every this many entries.
-        calibration_rounds: measurements of each calibration network, in shuffled rounds (the
-            median counts).
     """
 
     opset: int = 17
     policy: RunPolicy = field(default_factory=RunPolicy)
+    statistic: str = DEFAULT_STATISTIC
     export_worker: bool = False
     calibration: list[NetConfig] = field(default_factory=list)
     calibration_how: str = ""
-    overhead_every: int = 250
-    calibration_rounds: int = 3
 
 
 class Progress:
@@ -101,10 +112,32 @@ def make_fingerprint(device: Device, engine: Engine, settings: BuildSettings, sp
         **device.fingerprint(engine),
         "opset": settings.opset,
         "run_policy": settings.policy.to_dict(),
+        "statistic": settings.statistic,
         **space_info,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return fingerprint_from_measurement(record, f"the {device.name} device")
+
+
+MACHINE_FIELDS = ("cpu_model", "arch", "cores")
+
+
+def default_out(device_name: str, engine: Engine, device: Device, folder: str = "results/lut") -> Path:
+    """``<folder>/<device>-<engine>-t<threads>.json``; when that file exists and was measured on
+    another machine, the same name ending in this machine's CPU (a first build just works and
+    leaves the other machine's table alone)."""
+    base = Path(folder) / f"{device_name}-{engine.name}-t{engine.threads}.json"
+    if not base.exists():
+        return base
+    try:
+        there = read_lut_file(base).fingerprint
+    except ValueError:
+        return base  # the build says what is wrong with it
+    here = device.fingerprint(engine)
+    if all(getattr(there, name) == here.get(name) for name in MACHINE_FIELDS):
+        return base
+    slug = re.sub(r"[^a-z0-9]+", "-", str(here.get("cpu_model", "unknown")).lower()).strip("-")[:40]
+    return base.with_name(f"{base.stem}-{slug}.json")
 
 
 def open_lut_file(out: Path, fingerprint: Fingerprint) -> LutFile:
@@ -125,7 +158,7 @@ def open_lut_file(out: Path, fingerprint: Fingerprint) -> LutFile:
             raise ValueError(
                 f"{out} was measured with another fingerprint ({', '.join(differ)} differ, e.g. {field_name}: "
                 f"{getattr(data.fingerprint, field_name)!r} there vs {getattr(fingerprint, field_name)!r} now); "
-                "choose another --out, or delete the file to rebuild"
+                f"choose another --out (for example {out.with_name(out.stem + '-new.json')}), or delete the file to rebuild"
             )
     else:
         data = LutFile(fingerprint=fingerprint)
@@ -150,30 +183,71 @@ class _Saver:
 
 
 OVERHEAD_HOW = (
-    "median over the build of the median time of one session call on a one-node graph (Identity "
-    "on a 1x1 tensor), measured like every entry; subtracted from every entry, and a whole "
-    "network pays it once (inside the correction's offset)"
+    "median over the build's chunks of the time of one session call on a one-node graph (Identity "
+    "on a 1x1 tensor), timed in every chunk like its parts (the LUT's statistic); subtracted from "
+    "every entry, and a whole network pays it once (inside the correction's offset)"
 )
-DRIFT_HOW = "the reference part timed at the start, every overhead_every entries and at the end: [entries done, median ms]"
+DRIFT_HOW = (
+    "the reference part timed in every chunk (the LUT's statistic): [entries done, ms]; a chunk that "
+    f"moved it by more than {DRIFT_LIMIT:.0%} from the median of the chunks before is measured again"
+)
 
 
-def _measure_overhead(device: Device, engine: Engine, policy: RunPolicy, path: str, data: LutFile) -> None:
-    measurement = device.measure(Job("(session call)", path, (1, 1)), engine, policy)
-    samples = [*(data.overhead.samples_ms if data.overhead else []), round(measurement.median_ms, 6)]
-    data.overhead = Overhead(session_call_ms=sorted(samples)[len(samples) // 2], how=OVERHEAD_HOW, samples_ms=samples)
+@dataclass
+class _Probes:
+    """The session-call probe and the drift reference, timed in every chunk."""
+
+    trivial: Job
+    reference: Job
+
+    def jobs(self, items: list[Job]) -> list[Job]:
+        return [self.trivial, self.reference, *items]
 
 
-def _measure_reference(device: Device, engine: Engine, policy: RunPolicy, reference: Job, data: LutFile) -> None:
-    """Time one fixed part again: its spread over the build shows how much the machine drifted
-    (validation times it once more to compare the machine then and now)."""
-    measurement = device.measure(reference, engine, policy)
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _measure_chunk(device: Device, engine: Engine, policy: RunPolicy, statistic: str, probes: _Probes, items: list[Job], data: LutFile, label: str,
+                   accept: Callable[[list[Measurement]], str | None] | None = None, log: Callable[[str], None] = print) -> list[Measurement]:
+    """Time ``items`` with the probes in one interleaved job, again when the drift reference moved
+    (or ``accept`` returns an error above its limit); the try with the least movement is kept, and
+    a chunk that never settles is noted in ``data.quality_notes``. Records the probes."""
+    jobs = probes.jobs(items)
+    chunk_policy = dataclasses.replace(policy, chunk_items=len(jobs))
+    before = [sample[1] for sample in data.drift.samples] if data.drift else []
+    baseline = _median(before) if before else None
+    tries = []
+    for attempt in range(1, TRIES + 1):
+        if attempt > 1 and isinstance(engine, TimedEngine):  # a clock-free engine has no busy spell to wait out
+            time.sleep(RETRY_PAUSE_S)
+        measurements = [m for _, m in device.measure_stream(jobs, engine, chunk_policy)]
+        reference = measurements[1].value(statistic)
+        moved = abs(reference / baseline - 1.0) if baseline else 0.0
+        problem = accept(measurements[2:]) if accept else None
+        tries.append((moved > DRIFT_LIMIT or problem is not None, moved, measurements, problem))
+        if not tries[-1][0]:
+            break
+        why = f"drift reference moved {moved:.1%}" if moved > DRIFT_LIMIT else problem
+        log(f"{label}: {why}; " + ("measuring it again" if attempt < TRIES else "keeping the better try (quality: poor)"))
+    bad, moved, measurements, problem = min(tries, key=lambda t: (t[0], t[1]))
+    if bad:
+        why = f"the drift reference moved {moved:.1%} (limit {DRIFT_LIMIT:.0%})" if moved > DRIFT_LIMIT else problem
+        data.quality_notes.append(f"{label}: {why} in each of {TRIES} tries")
     if data.drift is None:
-        data.drift = Drift(reference_key=reference.key.removeprefix("(reference) "), how=DRIFT_HOW)
+        data.drift = Drift(reference_key=probes.reference.key.removeprefix("(reference) "), how=DRIFT_HOW)
     drift = data.drift
-    drift.samples.append([len(data.entries), round(measurement.median_ms, 6)])
+    drift.samples.append([len(data.entries), round(measurements[1].value(statistic), 6)])
     values = sorted(sample[1] for sample in drift.samples)
-    drift.reference_ms = values[len(values) // 2]
+    drift.reference_ms = _median(values)
     drift.max_over_min = round(values[-1] / values[0], 4)
+    samples = [*(data.overhead.samples_ms if data.overhead else []), round(measurements[0].value(statistic), 6)]
+    data.overhead = Overhead(session_call_ms=round(_median(samples), 6), how=OVERHEAD_HOW, samples_ms=samples)
+    return measurements[2:]
+
+
+def _stats(measurement: Measurement) -> dict[str, float]:
+    return {name: round(float(getattr(measurement, name)), 6) for name in ("median_ms", "min_ms", "p10_ms", "iqr_ms")}
 
 
 def build(
@@ -189,6 +263,10 @@ def build(
     """Measure what ``out`` lacks for ``parts`` (and the calibration networks), fit the
     correction, mark the LUT complete and return its data."""
     settings = settings or BuildSettings()
+    if settings.statistic not in STATISTICS:
+        raise ValueError(f"unknown statistic {settings.statistic!r}; known: {', '.join(STATISTICS)}")
+    if settings.policy.chunk_items < 3:
+        raise ValueError(f"--chunk-items must be at least 3 for a build (two of a chunk's items are the probes), got {settings.policy.chunk_items}")
     out = Path(out)
     fingerprint = make_fingerprint(device, engine, settings, space_info)
     data = open_lut_file(out, fingerprint)
@@ -203,77 +281,80 @@ def build(
     todo = [ExportTask(key, spec=spec) for key, spec in unique.items() if key not in entries]
     nets = data.calibration.nets
     calibration = {arch_id(cfg): cfg for cfg in settings.calibration}
-    net_todo = [ExportTask(key, config=cfg, resolution=resolution) for key, cfg in calibration.items() if key not in nets]
     log(
         f"LUT {out}: {len(unique)} parts ({len(unique) - len(todo)} already measured), "
-        f"{len(calibration)} calibration networks ({len(calibration) - len(net_todo)} already measured)"
+        f"{len(calibration)} calibration networks ({len(calibration) if nets else 0} already measured)"
     )
-    policy = settings.policy
+    policy, statistic = settings.policy, settings.statistic
+    per_chunk = policy.chunk_items - 2
     try:
         with tempfile.TemporaryDirectory(prefix="lut-") as folder:
-            trivial = trivial_onnx(Path(folder) / "trivial.onnx", opset=settings.opset)
+            trivial = Job("(session call)", trivial_onnx(Path(folder) / "trivial.onnx", opset=settings.opset), (1, 1))
             reference_key = data.drift.reference_key if data.drift else next(iter(unique))
             (Path(folder) / "reference").mkdir()
-            reference_task = ExportTask(reference_key, spec=unique[reference_key])
-            exported = list(export_stream([reference_task], Path(folder) / "reference", opset=settings.opset, worker=False))[0]
-            reference = Job(f"(reference) {reference_key}", exported.onnx_path, exported.input_shape)
-
-            def probe() -> None:
-                _measure_overhead(device, engine, policy, trivial, data)
-                _measure_reference(device, engine, policy, reference, data)
-
-            probe()
+            exported = list(export_stream([ExportTask(reference_key, spec=unique[reference_key])], Path(folder) / "reference", opset=settings.opset, worker=False))[0]
+            probes = _Probes(trivial, Job(f"(reference) {reference_key}", exported.onnx_path, exported.input_shape))
             progress = Progress("parts", len(todo))
             stream = export_stream(todo, folder, opset=settings.opset, worker=settings.export_worker)
             weight_bytes: dict[str, int] = {}
-            jobs = (_job(e, weight_bytes) for e in stream)
-            for job, measurement in device.measure_stream(jobs, engine, policy):
-                entries[job.key] = Entry(
-                    median_ms=round(measurement.median_ms, 6),
-                    iqr_ms=round(measurement.iqr_ms, 6),
-                    runs=measurement.runs,
-                    weight_bytes=weight_bytes.pop(job.key),
-                )
-                Path(job.onnx_path).unlink(missing_ok=True)
-                progress.step()
-                if progress.done % settings.overhead_every == 0:
-                    probe()
-                saver.maybe()
-            if todo:
-                probe()
-            saver.now()
-            # Whole networks: all exported first, then timed in shuffled rounds with nothing
-            # else running here; a network counts once all its rounds are done.
-            pending = data.calibration.pending
-            rounds = settings.calibration_rounds
-            exported = list(export_stream(net_todo, folder, opset=settings.opset, worker=False))
-            progress = Progress("calibration networks (measurements)", sum(rounds - len(pending.get(e.key, [])) for e in exported))
-            rng = random.Random(len(nets))
-            for round_index in range(rounds):
-                order = [e for e in exported if len(pending.get(e.key, [])) <= round_index and e.key not in nets]
-                rng.shuffle(order)
-                for job, measurement in device.measure_stream((_job(e, {}) for e in order), engine, policy):
-                    done = pending.setdefault(job.key, [])
-                    done.append([round(measurement.median_ms, 6), round(measurement.iqr_ms, 6), measurement.runs])
-                    if len(done) >= rounds:
-                        nets[job.key] = CalibrationNet(
-                            config=calibration[job.key].to_json(),
-                            measured_ms=round(float(statistics.median(m[0] for m in done)), 6),
-                            round_medians_ms=[m[0] for m in done],
-                            iqr_ms=round(float(statistics.median(m[1] for m in done)), 6),
-                            runs=sum(m[2] for m in done),
-                        )
-                        del pending[job.key]
+            for chunk in chunked((_job(e, weight_bytes) for e in stream), per_chunk):
+                label = f"chunk at entry {len(entries)}"
+                for job, measurement in zip(chunk, _measure_chunk(device, engine, policy, statistic, probes, chunk, data, label, log=log)):
+                    entries[job.key] = Entry(runs=measurement.runs, weight_bytes=weight_bytes.pop(job.key), **_stats(measurement))
+                    Path(job.onnx_path).unlink(missing_ok=True)
                     progress.step()
-                    saver.now()
+                saver.maybe()
+            saver.now()
+            if calibration and not nets:
+                _measure_calibration(device, engine, settings, probes, calibration, data, folder, resolution, log)
+                saver.now()
         data.calibration.how = settings.calibration_how
         data.export_worker = settings.export_worker
         data.correction = fit_correction(data, resolution)
+        data.quality = "poor" if data.quality_notes else "good"
         data.complete = True
         data.completed_date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     finally:
         saver.now()
     return data
+
+
+def _measure_calibration(device: Device, engine: Engine, settings: BuildSettings, probes: _Probes, calibration: dict[str, NetConfig],
+                         data: LutFile, folder: str, resolution: int, log: Callable[[str], None]) -> None:
+    """The calibration networks, all exported first, then timed together in one chunk (with the
+    probes); measured again when the fit on them is bad (leave-one-out mean above the limit)."""
+    tasks = [ExportTask(key, config=cfg, resolution=resolution) for key, cfg in calibration.items()]
+    jobs = [_job(e, {}) for e in export_stream(tasks, folder, opset=settings.opset, worker=False)]
+    log(f"calibration: {len(jobs)} whole networks, timed together")
+    tries = 0
+
+    def fill(measurements: list[Measurement]) -> None:
+        data.calibration.nets = {
+            job.key: CalibrationNet(config=calibration[job.key].to_json(), measured_ms=round(m.value(settings.statistic), 6), runs=m.runs, **_stats(m))
+            for job, m in zip(jobs, measurements)
+        }
+
+    def accept(measurements: list[Measurement]) -> str | None:
+        nonlocal tries
+        tries += 1
+        fill(measurements)
+        error = prediction_error_pct(fit_correction(data, resolution))
+        if error is not None and error > CALIBRATION_LOO_LIMIT_PCT:
+            return f"calibration fit leave-one-out mean {error:.1f} % (limit {CALIBRATION_LOO_LIMIT_PCT:g} %)"
+        return None
+
+    fill(_measure_chunk(device, engine, settings.policy, settings.statistic, probes, jobs, data, "calibration", accept=accept, log=log))
+    data.calibration.attempts = tries
+
+
+def prediction_error_pct(correction: Correction) -> float | None:
+    """How far the correction predicts a calibration network it was not fitted on: the fit's
+    leave-one-out mean error, or, when no fit beat the plain sum, the plain sum's error."""
+    if correction.fit:
+        return float(correction.fit["leave_one_out_mean_abs_err_pct"])
+    if correction.candidates:
+        return float(next(iter(correction.candidates.values()))["uncorrected_mean_abs_err_pct"])
+    return None
 
 
 def _job(exported: Exported, weight_bytes: dict[str, int]) -> Job:

@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FORMAT = "repghost-nas-lut/2"
-OLDER_FORMATS = ("repghost-nas-lut/1",)
+from .timing import STATISTICS
+
+FORMAT = "repghost-nas-lut/3"
+OLDER_FORMATS = ("repghost-nas-lut/1", "repghost-nas-lut/2")
+QUALITIES = ("good", "poor")
 
 
 class LutFormatError(ValueError):
@@ -35,6 +38,9 @@ class Fingerprint:
 
     The first group is required; the rest is recorded when the device and engine have it.
     ``space_file`` follows ``space.record_path`` (relative to the project, or absolute).
+    ``statistic`` is the figure of each item's samples the LUT predicts with (``min``, ``p10``
+    or ``median``, see ``latency.timing``); entries, overhead, calibration and a validation's
+    ground truth all use it.
     """
 
     device: str
@@ -45,6 +51,7 @@ class Fingerprint:
     space_hash: str
     resolution: int
     date: str
+    statistic: str
     cpu_model: str | None = None
     arch: str | None = None
     cores: int | None = None
@@ -70,14 +77,23 @@ NOT_COMPARED = ("date", "remote")
 
 @dataclass
 class Entry:
-    """One part timed alone: median and IQR of ``runs`` calls, and its weights' bytes. An
-    estimated entry has the host entry it came from instead of statistics of its own."""
+    """One part in its own session: the statistics of ``runs`` timed calls and its weights'
+    bytes. An estimated entry holds the estimate in ``median_ms`` and the host figure it came
+    from in ``host_median_ms`` instead of statistics of its own."""
 
     median_ms: float
     iqr_ms: float | None = None
     runs: int | None = None
     weight_bytes: int | None = None
     host_median_ms: float | None = None
+    min_ms: float | None = None
+    p10_ms: float | None = None
+
+    def value(self, statistic: str) -> float:
+        """The figure a LUT of ``statistic`` uses (an estimate has one figure only)."""
+        if self.host_median_ms is not None:
+            return float(self.median_ms)
+        return float(getattr(self, f"{statistic}_ms"))
 
 
 @dataclass
@@ -106,28 +122,34 @@ class Correction:
 
 @dataclass
 class CalibrationNet:
-    """A whole network measured end to end in rounds (the median counts)."""
+    """A whole network measured end to end, interleaved with the other calibration networks:
+    ``measured_ms`` is the LUT's statistic, the others are kept beside it."""
 
     config: str
     measured_ms: float
-    round_medians_ms: list[float]
     iqr_ms: float
     runs: int
+    median_ms: float | None = None
+    min_ms: float | None = None
+    p10_ms: float | None = None
+    round_medians_ms: list[float] | None = None
 
 
 @dataclass
 class Calibration:
-    """The whole networks the correction is fitted on; ``pending`` holds the rounds of networks
-    not yet measured in every round."""
+    """The whole networks the correction is fitted on (measured together, in one job);
+    ``attempts``: how many times that job ran (a bad fit is measured again)."""
 
     how: str = ""
     nets: dict[str, CalibrationNet] = field(default_factory=dict)
-    pending: dict[str, list[list[float]]] = field(default_factory=dict)
+    attempts: int | None = None
 
 
 @dataclass
 class Drift:
-    """One fixed part timed through the build: how much the machine's speed moved."""
+    """One fixed part timed in every chunk of the build: how much the machine's speed moved
+    (``samples``: [entries done, the statistic]; a chunk that moved it by more than the limit
+    is measured again)."""
 
     reference_key: str
     how: str
@@ -161,6 +183,8 @@ class LutFile:
     export_worker: bool | None = None
     completed_date: str | None = None
     provenance: Provenance | None = None
+    quality: str | None = None
+    quality_notes: list[str] = field(default_factory=list)
 
     @property
     def estimated(self) -> bool:
@@ -190,7 +214,12 @@ class LutFile:
     def check(self, path: str | Path) -> None:
         """What the types cannot say: measured entries have their statistics, an estimate's
         entries their host entry; a weight term has weights to work on."""
-        needed = ("host_median_ms",) if self.estimated else ("iqr_ms", "runs", "weight_bytes")
+        statistic = self.fingerprint.statistic
+        if statistic not in STATISTICS:
+            raise LutFormatError(f"LUT file {path}: 'fingerprint.statistic' must be one of {', '.join(STATISTICS)}, got {statistic!r}; rebuild the LUT")
+        if self.quality is not None and self.quality not in QUALITIES:
+            raise LutFormatError(f"LUT file {path}: 'quality' must be one of {', '.join(QUALITIES)}, got {self.quality!r}; rebuild the LUT")
+        needed = ("host_median_ms",) if self.estimated else ("iqr_ms", "runs", "weight_bytes", f"{statistic}_ms")
         for key, entry in self.entries.items():
             for name in needed:
                 if getattr(entry, name) is None:

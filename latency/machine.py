@@ -14,7 +14,7 @@ import numpy as np
 
 from .engines.base import Engine
 
-AGENT_VERSION = 1
+AGENT_VERSION = 2  # 2: interleaved bursts, several statistics per item
 
 
 def cpu_model() -> str:

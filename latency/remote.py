@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .devices import ARM_MACHINES, Device, Job
+from .devices import ARM_MACHINES, Device, Job, chunked
 from .engines import Engine
 from .timing import Measurement, RunPolicy
 
@@ -157,8 +157,6 @@ class RemoteDevice(Device):
         ssh_options: extra ``-o`` options for ssh.
         remote_python: the Python to run the agent with there.
         require_arm: refuse a remote that is not ARM.
-        batch_jobs: jobs copied and timed per remote call, at most...
-        batch_bytes: ...and ONNX bytes per call, at most (one larger file goes alone).
     """
 
     def __init__(
@@ -169,8 +167,6 @@ class RemoteDevice(Device):
         ssh_options: Iterable[str] = (),
         remote_python: str | None = None,
         require_arm: bool = False,
-        batch_jobs: int = 16,
-        batch_bytes: int = 64_000_000,
     ) -> None:
         self.name = name
         self.target = RemoteTarget.parse(remote)
@@ -180,8 +176,6 @@ class RemoteDevice(Device):
                 raise ValueError(f"--ssh-option {option!r} is not an ssh option such as IdentityFile=~/.ssh/key")
         self.remote_python = remote_python or "python3"
         self.require_arm = require_arm
-        self.batch_jobs = batch_jobs
-        self.batch_bytes = batch_bytes
         self._state = _State()
         self._finalizer = weakref.finalize(self, _close, self._state)
         self._fingerprints: dict[str, dict[str, Any]] = {}
@@ -304,17 +298,8 @@ class RemoteDevice(Device):
 
     def measure_stream(self, jobs: Iterable[Job], engine: Engine, policy: RunPolicy) -> Iterator[tuple[Job, Measurement]]:
         self._connect()
-        iterator = iter(jobs)
-        while True:
-            batch: list[Job] = []
-            size = 0
-            for job in iterator:
-                batch.append(job)
-                size += os.path.getsize(job.onnx_path)
-                if len(batch) >= self.batch_jobs or size >= self.batch_bytes:
-                    break
-            if not batch:
-                return
+        # One remote call per chunk: the agent times a chunk's items together, as the host does.
+        for batch in chunked(jobs, policy.chunk_items):
             yield from self._run_batch(batch, engine, policy)
 
     def _run_batch(self, batch: list[Job], engine: Engine, policy: RunPolicy) -> Iterator[tuple[Job, Measurement]]:
@@ -360,7 +345,7 @@ class RemoteDevice(Device):
                 try:
                     record = json.loads(line)
                     index = int(record["key"])
-                    measurement = Measurement(float(record["median_ms"]), float(record["iqr_ms"]), int(record["runs"]), dict(record.get("meta") or {}))
+                    measurement = Measurement.from_dict(record)
                 except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                     continue  # not a result line
                 if 0 <= index < len(batch) and index not in received:

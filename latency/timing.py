@@ -1,8 +1,15 @@
-"""The timing protocol: how a real engine's call is timed, and what a timing is.
+"""The timing protocol: how a real engine's calls are timed, and what a timing is.
 
-Explicit thread counts (set by the engine), warm-up runs, then timed runs in batches until the
-median is stable; median and interquartile range in milliseconds; an entry whose spread is high
-is measured again and the attempt with the lowest relative spread is kept.
+A shared machine is slowed by whatever else runs on it, and interference only ever adds time:
+the median of one contiguous attempt measures the weather of that moment, a low order statistic
+over samples spread in time estimates the undisturbed cost. So everything a job times (the parts
+of a LUT chunk, the calibration networks, the drift reference, the networks of a validation) is
+timed in short bursts, interleaved round-robin over the items, for several rounds: every item is
+seen at several moments. The first runs of each burst warm the session (its weights back into
+cache after the other items ran) and are discarded. Every item gets the same number of timed
+samples (the expected minimum falls as the count grows), and keeps its minimum, a low
+percentile, its median, its interquartile range and the count. Which of them a LUT predicts with
+is its ``statistic`` (recorded in the fingerprint).
 
 Standard library and numpy only: this module is shipped with the engines to a remote board.
 """
@@ -12,69 +19,89 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 CLOCKS = {"wall": time.perf_counter_ns, "thread": time.thread_time_ns}
+STATISTICS = ("min", "p10", "median")
+DEFAULT_STATISTIC = "min"
+LOW_PERCENTILE = 10
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """A timing with its spread: median and interquartile range of ``runs`` timed calls."""
+    """One item's timed samples, summarized (milliseconds): median, interquartile range, count,
+    minimum and the ``LOW_PERCENTILE`` percentile. ``value(statistic)`` picks one."""
 
     median_ms: float
     iqr_ms: float
     runs: int
     meta: dict[str, Any] = field(default_factory=dict)
+    min_ms: float | None = None
+    p10_ms: float | None = None
+
+    def value(self, statistic: str) -> float:
+        """The figure a LUT of ``statistic`` uses."""
+        if statistic not in STATISTICS:
+            raise ValueError(f"unknown statistic {statistic!r}; known: {', '.join(STATISTICS)}")
+        value = getattr(self, f"{statistic}_ms")
+        if value is None:
+            raise ValueError(f"this measurement has no {statistic} (only a median); measure it again")
+        return float(value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Measurement":
+        return cls(
+            float(data["median_ms"]), float(data["iqr_ms"]), int(data["runs"]), dict(data.get("meta") or {}),
+            None if data.get("min_ms") is None else float(data["min_ms"]),
+            None if data.get("p10_ms") is None else float(data["p10_ms"]),
+        )
+
+
+def summarize(samples_ms: Sequence[float], meta: dict[str, Any] | None = None) -> Measurement:
+    """The statistics of one item's timed samples."""
+    values = np.asarray(samples_ms, dtype=float)
+    low, q1, median, q3 = np.percentile(values, [LOW_PERCENTILE, 25, 50, 75])
+    return Measurement(float(median), float(q3 - q1), int(len(values)), dict(meta or {}), float(values.min()), float(low))
+
 
 @dataclass(frozen=True)
 class RunPolicy:
-    """How many runs an entry gets.
+    """How items are timed together.
 
     Attributes:
-        warmup_runs: untimed calls first (at least ``warmup_ms`` worth of them).
-        warmup_ms: minimum warm-up time.
-        min_runs: timed calls before the median may be declared stable.
-        batch_runs: timed calls added per round once ``min_runs`` are done.
-        max_runs: stop there even if the median still moves.
-        max_ms: stop after this much timed wall time (for slow entries), once ``min_runs`` are done.
-        stable_rel: the median is stable when a new batch moves it by less than this fraction.
-        max_iqr_rel: an attempt with IQR/median above this is measured again...
-        attempts: ...up to this many attempts in all (the lowest IQR/median wins).
+        rounds: passes over all items of a job (each item gets one burst per round).
+        burst_runs: timed calls per burst.
+        warmup_runs: untimed calls at the start of each burst (cache-cold after the other items).
+        chunk_items: items timed together in one interleaved job at most (a LUT build times its
+            parts in chunks of this many, the drift reference and the session-call probe included).
         clock: ``wall`` (latency as a user sees it) or ``thread`` (CPU time of the calling
-            thread: blind to time spent preempted, so steadier on a shared machine; valid only
-            with one intra-op thread, where the engine computes in the calling thread).
+            thread: blind to time spent preempted; valid only with one intra-op thread).
     """
 
-    warmup_runs: int = 5
-    warmup_ms: float = 30.0
-    min_runs: int = 20
-    batch_runs: int = 10
-    max_runs: int = 200
-    max_ms: float = 1500.0
-    stable_rel: float = 0.01
-    max_iqr_rel: float = 0.10
-    attempts: int = 3
+    rounds: int = 5
+    burst_runs: int = 4
+    warmup_runs: int = 2
+    chunk_items: int = 40
     clock: str = "wall"
 
     def __post_init__(self) -> None:
         if self.clock not in CLOCKS:
             raise ValueError(f"run policy clock must be one of {list(CLOCKS)}, got {self.clock!r}")
-        for name in ("warmup_runs", "min_runs", "batch_runs", "max_runs", "attempts"):
+        for name in ("rounds", "burst_runs", "warmup_runs", "chunk_items"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "warmup_runs" else 1):
-                raise ValueError(f"run policy {name} must be a positive integer, got {value!r}")
-        if self.max_runs < self.min_runs:
-            raise ValueError(f"run policy max_runs ({self.max_runs}) must be at least min_runs ({self.min_runs})")
-        for name in ("warmup_ms", "max_ms", "stable_rel", "max_iqr_rel"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"run policy {name} must be a non-negative number, got {value!r}")
+            low = 0 if name == "warmup_runs" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"run policy {name} must be an integer of at least {low}, got {value!r}")
+
+    @property
+    def samples(self) -> int:
+        """Timed samples per item."""
+        return self.rounds * self.burst_runs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,57 +110,41 @@ class RunPolicy:
     def from_dict(cls, data: dict[str, Any]) -> "RunPolicy":
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown run policy settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"run policy settings {sorted(unknown)} are not this protocol's (known: {sorted(cls.__dataclass_fields__)}); "
+                "a LUT measured with the older protocol must be rebuilt"
+            )
         return cls(**data)
 
 
-def _quartiles(samples_ms: list[float]) -> tuple[float, float]:
-    q1, median, q3 = np.percentile(np.asarray(samples_ms), [25, 50, 75])
-    return float(median), float(q3 - q1)
+def time_interleaved(calls: Sequence[Callable[[], Any]], policy: RunPolicy) -> list[Measurement]:
+    """Time each of ``calls`` (each runs one model once, inputs bound) by the protocol above.
 
-
-def time_calls(call: Callable[[], Any], policy: RunPolicy) -> Measurement:
-    """Time ``call`` by the protocol above. ``call`` runs the model once, inputs already bound."""
-    attempts: list[Measurement] = []
-    for attempt in range(1, policy.attempts + 1):
-        measurement = _one_attempt(call, policy, attempt)
-        attempts.append(measurement)
-        if measurement.iqr_ms <= policy.max_iqr_rel * measurement.median_ms:
-            break
-    best = min(attempts, key=lambda m: m.iqr_ms / max(m.median_ms, 1e-12))
-    return Measurement(best.median_ms, best.iqr_ms, best.runs, {**best.meta, "attempts": len(attempts)})
-
-
-def _one_attempt(call: Callable[[], Any], policy: RunPolicy, attempt: int) -> Measurement:
-    wall = time.perf_counter_ns
+    Round ``r`` starts at item ``r`` (mod n), so no item always follows the same one. Garbage
+    collection is off while timing. ``meta`` keeps the mean of each burst's first warm-up run
+    over the rounds (how much slower a cache-cold call is)."""
     clock = CLOCKS[policy.clock]
-    start = wall()
-    done = 0
-    while done < policy.warmup_runs or (wall() - start) * 1e-6 < policy.warmup_ms:
-        call()
-        done += 1
-    samples: list[float] = []
-    previous_median = None
-    timed_ns = 0
+    n = len(calls)
+    samples: list[list[float]] = [[] for _ in range(n)]
+    cold: list[list[float]] = [[] for _ in range(n)]
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        while True:
-            target = policy.min_runs if not samples else min(len(samples) + policy.batch_runs, policy.max_runs)
-            while len(samples) < target:
-                t0 = clock()
-                call()
-                elapsed = clock() - t0
-                timed_ns += elapsed
-                samples.append(elapsed * 1e-6)
-            median = float(np.median(samples))
-            if len(samples) >= policy.max_runs or timed_ns * 1e-6 >= policy.max_ms:
-                break
-            if previous_median is not None and abs(median - previous_median) <= policy.stable_rel * previous_median:
-                break
-            previous_median = median
+        for round_index in range(policy.rounds):
+            for offset in range(n):
+                index = (round_index + offset) % n
+                call = calls[index]
+                for warm in range(policy.warmup_runs):
+                    t0 = clock()
+                    call()
+                    if warm == 0:
+                        cold[index].append((clock() - t0) * 1e-6)
+                timed = samples[index]
+                for _ in range(policy.burst_runs):
+                    t0 = clock()
+                    call()
+                    timed.append((clock() - t0) * 1e-6)
     finally:
         if gc_was_enabled:
             gc.enable()
-    median, iqr = _quartiles(samples)
-    return Measurement(median, iqr, len(samples), {"warmup_runs": done, "attempt": attempt})
+    return [summarize(timed, {"first_warmup_ms": round(float(np.mean(c)), 6)} if c else {}) for timed, c in zip(samples, cold)]

@@ -6,9 +6,16 @@ import re
 
 import pytest
 
-from latency import agent, build_lut, convert_lut, paper_phone, validate
+from latency import agent, build_lut, convert_lut, measure, paper_phone, validate
 
-TOOLS = {"build_lut": build_lut.main, "validate": validate.main, "paper_phone": paper_phone.main, "convert_lut": convert_lut.main, "agent": agent.main}
+TOOLS = {
+    "build_lut": build_lut.main,
+    "validate": validate.main,
+    "measure": measure.main,
+    "paper_phone": paper_phone.main,
+    "convert_lut": convert_lut.main,
+    "agent": agent.main,
+}
 
 
 def help_text(main, capsys) -> str:
@@ -28,5 +35,5 @@ def test_help_shows_each_default_once(tool, capsys):
 
 def test_build_lut_lists_its_choices(capsys):
     text = help_text(build_lut.main, capsys)
-    for choices in ("{arm,host}", "{deterministic,mnn,ort}", "{disabled,basic,extended,all}", "{fp32,fp16,bf16}", "{thread,wall}"):
+    for choices in ("{arm,host}", "{deterministic,mnn,ort}", "{disabled,basic,extended,all}", "{fp32,fp16,bf16}", "{thread,wall}", "{min,p10,median}"):
         assert choices in text

@@ -28,7 +28,7 @@ from sshd import Server, ssh_keys, ssh_options  # noqa: F401 (ssh_keys: a fixtur
 
 SMALL_BLOCK = repghost.BlockConfig(kernel=3, mid=48, out=24, stride=1)
 BIG_BLOCK = repghost.BlockConfig(kernel=5, mid=192, out=64, stride=2, se_ratio=0.25)
-POLICY = RunPolicy(min_runs=10, max_runs=40)
+POLICY = RunPolicy(rounds=3, burst_runs=3, warmup_runs=1)
 ON_ARM = platform.machine().lower() in ("aarch64", "arm64", "armv8l", "armv7l")
 
 
@@ -78,9 +78,9 @@ def test_engine_measures_with_spread(name, jobs):
     assert isinstance(measurement, Measurement) and measurement.meta["engine"] == name
     assert 0 < measurement.median_ms < 1000 and 0 <= measurement.iqr_ms < 10 * measurement.median_ms
     if isinstance(engine, TimedEngine):
-        assert POLICY.min_runs <= measurement.runs <= POLICY.max_runs * POLICY.attempts
+        assert measurement.runs == POLICY.samples and 0 < measurement.min_ms <= measurement.p10_ms <= measurement.median_ms
     else:
-        assert measurement.runs == 1 and measurement.iqr_ms == 0.0
+        assert measurement.runs == 1 and measurement.iqr_ms == 0.0 and measurement.min_ms == measurement.p10_ms == measurement.median_ms
 
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
@@ -136,7 +136,7 @@ def test_device_fingerprint_is_a_known_fingerprint(device, name):
     engine = get_engine(name)
     record = device.fingerprint(engine)
     assert record["device"] == "host" and record["engine"] == name and record["arch"] == platform.machine()
-    fingerprint = fingerprint_from_measurement({**record, "space_file": "x.yaml", "space_hash": "0", "resolution": 64, "date": "now"}, "test")
+    fingerprint = fingerprint_from_measurement({**record, "space_file": "x.yaml", "space_hash": "0", "resolution": 64, "date": "now", "statistic": "min"}, "test")
     assert isinstance(fingerprint, Fingerprint) and fingerprint.cores and fingerprint.cpu_model
     assert (fingerprint.via == "ssh") == (device.name == "host" and hasattr(device, "target"))
 

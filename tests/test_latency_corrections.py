@@ -36,8 +36,8 @@ def synthetic_lut(truth, n_nets: int = 12) -> LutFile:
         sum_ms = sum(entries[k].median_ms - SESSION_CALL_MS for k in keys)
         weight_mb = sum(entries[k].weight_bytes for k in keys) / 1e6
         measured_ms = truth(sum_ms, weight_mb)
-        nets[cfg.to_json()] = CalibrationNet(cfg.to_json(), measured_ms, [measured_ms], 0.0, 1)
-    fingerprint = Fingerprint("host", "synthetic", "0", 1, str(TINY), the_space.file_hash(), the_space.resolution, "2026-01-01T00:00:00Z")
+        nets[cfg.to_json()] = CalibrationNet(cfg.to_json(), measured_ms, iqr_ms=0.0, runs=1)
+    fingerprint = Fingerprint("host", "synthetic", "0", 1, str(TINY), the_space.file_hash(), the_space.resolution, "2026-01-01T00:00:00Z", "median")
     lut = LutFile(fingerprint, complete=True, entries=entries, overhead=Overhead(SESSION_CALL_MS, "made up"))
     lut.calibration.nets = nets
     return lut

@@ -42,12 +42,14 @@ def models(tmp_path_factory):
 
 
 def test_run_policy_validates():
-    with pytest.raises(ValueError, match="max_runs"):
-        RunPolicy(min_runs=50, max_runs=10)
+    with pytest.raises(ValueError, match="rounds"):
+        RunPolicy(rounds=0)
+    with pytest.raises(ValueError, match="warmup_runs"):
+        RunPolicy(warmup_runs=-1)
     with pytest.raises(ValueError, match="clock"):
         RunPolicy(clock="cpu")
-    with pytest.raises(ValueError, match="unknown run policy settings"):
-        RunPolicy.from_dict({"min_run": 3})
+    with pytest.raises(ValueError, match="not this protocol's.*older protocol must be rebuilt"):
+        RunPolicy.from_dict({"min_runs": 3})
 
 
 def test_shipped_files_import_only_stdlib_numpy_and_each_other():
@@ -93,7 +95,7 @@ def test_agent_runs_as_shipped(models, tmp_path):
     job = {
         "engine": "ort",
         "engine_settings": {"threads": 1},
-        "policy": {"min_runs": 10, "max_runs": 20},
+        "policy": {"rounds": 2, "burst_runs": 5},
         "items": [{"key": "small", "onnx": "small.onnx", "input_shape": list(models["small"][1])}],
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
@@ -101,7 +103,7 @@ def test_agent_runs_as_shipped(models, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["key"] for line in lines] == ["small"]
-    assert lines[0]["median_ms"] > 0 and lines[0]["runs"] >= 10
+    assert 0 < lines[0]["min_ms"] <= lines[0]["median_ms"] and lines[0]["runs"] == 10
 
     code = "import sys, latency.agent; print(latency.agent.__file__, 'repghost' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)

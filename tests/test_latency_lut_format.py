@@ -30,7 +30,7 @@ TINY = ROOT / "tests" / "data" / "tiny_space.yaml"
 @pytest.fixture(scope="module")
 def det_lut(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("det") / "tiny-det.json"
-    assert build_main(["--engine", "deterministic", "--space", str(TINY), "--out", str(out), "--calibration-nets", "6", "--calibration-rounds", "1"]) == 0
+    assert build_main(["--engine", "deterministic", "--space", str(TINY), "--out", str(out), "--calibration-nets", "6"]) == 0
     return out
 
 
@@ -46,8 +46,8 @@ def _search(path: Path) -> int:
 
 READERS = {
     "load_lut": _load_then_space,
-    "build_lut (resume)": lambda path: build_main(["--engine", "deterministic", "--space", str(TINY), "--out", str(path), "--calibration-nets", "6", "--calibration-rounds", "1"]),
-    "validate": lambda path: validate_main(["--lut", str(path), "--n", "2", "--rounds", "1"]),
+    "build_lut (resume)": lambda path: build_main(["--engine", "deterministic", "--space", str(TINY), "--out", str(path), "--calibration-nets", "6"]),
+    "validate": lambda path: validate_main(["--lut", str(path), "--n", "2"]),
     "paper_phone --base": lambda path: phone_main(["--base", str(path), "--out", str(path.parent / "phone.json")]),
     "nas.search --lut": _search,
 }
@@ -117,8 +117,27 @@ def test_search_with_a_lut_of_another_space_says_so(det_lut, capsys):
     assert len(err.splitlines()) == 1 and "another space" in err and "tests/data/tiny_space.yaml" in err and "space/repghost.yaml" in err
 
 
+def to_v2(data: dict) -> None:
+    """``data`` (this format) as format 2 wrote it: one statistic per item (the median), no
+    quality record, calibration rounds instead of one interleaved job."""
+    data["format"] = "repghost-nas-lut/2"
+    del data["fingerprint"]["statistic"]
+    for name in ("quality", "quality_notes"):
+        data.pop(name, None)
+    data["calibration"].pop("attempts", None)
+    for entry in data["entries"].values():
+        for name in ("min_ms", "p10_ms"):
+            entry.pop(name, None)
+    for net in data["calibration"]["nets"].values():
+        net["round_medians_ms"] = [net.pop("median_ms")]
+        net["measured_ms"] = net["round_medians_ms"][0]
+        for name in ("min_ms", "p10_ms"):
+            net.pop(name)
+
+
 def to_v1(data: dict) -> None:
-    """``data`` (this format) as the older format wrote it: the inverse of latency.convert_lut."""
+    """``data`` (this format) as format 1 wrote it: the inverse of latency.convert_lut."""
+    to_v2(data)
     data["format"] = "repghost-nas-lut/1"
     data["build"] = {"export_worker": data.pop("export_worker")}
     if data["correction"]["model"] == "none":
@@ -130,19 +149,39 @@ def to_v1(data: dict) -> None:
         data["correction"].update(calibration=provenance["calibration"], leave_one_out=provenance["leave_one_out"])
 
 
-def test_conversion_keeps_every_prediction(det_lut, tmp_path, capsys):
-    path = spoiled(det_lut, tmp_path, to_v1)
-    assert json.loads(path.read_text())["format"] == "repghost-nas-lut/1"
+@pytest.mark.parametrize("older", [to_v1, to_v2])
+def test_conversion_keeps_every_prediction(older, det_lut, tmp_path, capsys):
+    """An older file converts to this format marked ``statistic: median`` (all it measured);
+    on the deterministic engine every statistic is the same figure, so predictions are equal."""
+    path = spoiled(det_lut, tmp_path, older)
+    assert json.loads(path.read_text())["format"] in ("repghost-nas-lut/1", "repghost-nas-lut/2")
     assert convert_main([str(path)]) == 0
     assert capsys.readouterr().out.strip() == f"{path}: converted to {FORMAT}"
-    assert read_lut_file(path).to_json() == json.loads(det_lut.read_text())
+    converted_file = read_lut_file(path)
+    assert converted_file.fingerprint.statistic == "median" and converted_file.quality is None
     original, converted = load_lut(det_lut), load_lut(path)
+    assert converted_file.entries.keys() == original.file.entries.keys() and converted_file.correction == original.file.correction
     space = load_space(TINY)
     rng = random.Random(0)
     for _ in range(50):
         cfg = space.sample(rng)
         assert converted.predict(cfg) == original.predict(cfg)
     assert convert_main([str(path)]) == 0 and "already" in capsys.readouterr().out
+
+
+def test_a_validation_of_another_statistic_is_refused(det_lut, capsys):
+    assert validate_main(["--lut", str(det_lut), "--n", "2", "--statistic", "median"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "predicts the min" in err and "--statistic median" in err
+
+
+def test_older_protocol_is_named_when_validated(det_lut, tmp_path, capsys):
+    """A LUT timed by the older protocol (contiguous attempts, a median) cannot be validated
+    with this one: it says so, and how to rebuild."""
+    path = spoiled(det_lut, tmp_path, lambda data: data["fingerprint"].update(run_policy={"min_runs": 20, "max_runs": 200}))
+    assert validate_main(["--lut", str(path), "--n", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "older protocol must be rebuilt" in err and "python -m latency.build_lut" in err
 
 
 def test_committed_luts_are_in_this_format_and_belong_to_their_spaces():
@@ -163,9 +202,10 @@ def test_writer_round_trips_and_fill_command_names_the_whole_fingerprint(det_lut
     write_lut_file(copy, file)
     assert copy.read_text() == det_lut.read_text()
     file.fingerprint.precision, file.fingerprint.opt_level, file.fingerprint.remote = "fp16", "basic", "pi@board:2222"
-    file.fingerprint.run_policy = {**file.fingerprint.run_policy, "min_runs": 7}
+    file.fingerprint.run_policy = {**file.fingerprint.run_policy, "rounds": 7}
+    file.fingerprint.statistic = "p10"
     command = fill_command("x.json", file)
-    for part in ("--engine deterministic", "--precision fp16", "--opt-level basic", "--remote pi@board:2222", "--min-runs 7", "--space tests/data/tiny_space.yaml"):
+    for part in ("--engine deterministic", "--precision fp16", "--opt-level basic", "--remote pi@board:2222", "--rounds 7", "--statistic p10", "--space tests/data/tiny_space.yaml"):
         assert part in command, command
 
 
@@ -173,7 +213,7 @@ def test_deterministic_builds_repeat_exactly(det_lut, tmp_path):
     """Built twice, a LUT of the deterministic engine has the same entries, calibration and
     correction to the last digit: logic built on it can be tested for exact values."""
     again = tmp_path / "again.json"
-    assert build_main(["--engine", "deterministic", "--space", str(TINY), "--out", str(again), "--calibration-nets", "6", "--calibration-rounds", "1"]) == 0
+    assert build_main(["--engine", "deterministic", "--space", str(TINY), "--out", str(again), "--calibration-nets", "6"]) == 0
     first, second = read_lut_file(det_lut), read_lut_file(again)
     assert first.entries == second.entries and first.calibration == second.calibration
     assert first.correction == second.correction and first.overhead == second.overhead
@@ -186,7 +226,7 @@ def test_the_suggested_command_resumes_the_same_build(tmp_path):
     import shlex
 
     out = tmp_path / "odd.json"
-    settings = ["--engine", "deterministic", "--opt-level", "basic", "--inter-op-threads", "2", "--min-runs", "7", "--max-runs", "9", "--clock", "thread"]
+    settings = ["--engine", "deterministic", "--opt-level", "basic", "--inter-op-threads", "2", "--rounds", "7", "--burst-runs", "2", "--clock", "thread", "--statistic", "median"]
     assert build_main([*settings, "--space", str(TINY), "--out", str(out), "--calibration-nets", "0"]) == 0
     data = json.loads(out.read_text())
     data["complete"] = False

@@ -84,7 +84,7 @@ def test_agent_script_with_mnn_prints_json_only(tmp_path):
     job = {
         "engine": "mnn",
         "engine_settings": {"threads": 1, "precision": "fp32"},
-        "policy": {"min_runs": 10, "max_runs": 20},
+        "policy": {"rounds": 2, "burst_runs": 5},
         "items": [{"key": k, "onnx": "block.onnx", "input_shape": list(spec.input_shape())} for k in ("a", "b")],
     }
     (tmp_path / "job.json").write_text(json.dumps(job))
@@ -103,21 +103,21 @@ def test_agent_script_with_mnn_prints_json_only(tmp_path):
 def test_mnn_lut_builds_and_validates(tmp_path, capsys):
     out = tmp_path / "tiny-mnn.json"
     code = build_main(
-        ["--device", "host", "--engine", "mnn", "--space", str(TINY), "--out", str(out), "--calibration-nets", "6", "--calibration-rounds", "1", "--min-runs", "10"]
+        ["--device", "host", "--engine", "mnn", "--space", str(TINY), "--out", str(out), "--calibration-nets", "6", "--rounds", "3"]
     )
     assert code == 0, capsys.readouterr().err
     data = json.loads(out.read_text())
     fingerprint = data["fingerprint"]
     assert fingerprint["engine"] == "mnn" and fingerprint["precision"] == "fp32" and fingerprint["mnn_backend"] == "CPU"
     assert set(data["entries"]) == {repghost.part_key(p) for p in space.load_space(TINY).parts()}
-    assert all(entry["median_ms"] > 0 for entry in data["entries"].values())
+    assert all(0 < entry["min_ms"] <= entry["median_ms"] and entry["runs"] == 3 * 4 for entry in data["entries"].values())
 
     # Another precision is another fingerprint: the file is not touched.
     before = out.read_text()
     assert build_main(["--device", "host", "--engine", "mnn", "--precision", "fp16", "--space", str(TINY), "--out", str(out)]) == 2
     assert "precision" in capsys.readouterr().err and out.read_text() == before
 
-    assert validate_main(["--lut", str(out), "--n", "3", "--rounds", "1"]) == 0
+    assert validate_main(["--lut", str(out), "--n", "3"]) == 0
     report = json.loads(out.with_name("tiny-mnn.validation.json").read_text())
     assert report["summary"]["random"]["n"] == 3
     assert np.isfinite(report["summary"]["random"]["mean_abs_err_pct"])

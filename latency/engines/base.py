@@ -2,17 +2,18 @@
 model on this machine's CPU.
 
 ``Engine`` is the interface every engine implements (the contract tests run against each).
-``TimedEngine`` is the base of the real engines: they load the model and bind an input once,
-then the timing protocol of ``latency.timing`` times the call.
+``TimedEngine`` is the base of the real engines: they load each model and bind an input once,
+then the timing protocol of ``latency.timing`` times the calls, interleaved.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from ..timing import Measurement, RunPolicy, time_calls
+from ..timing import Measurement, RunPolicy, time_interleaved
 
 OPT_LEVELS = ("disabled", "basic", "extended", "all")
 
@@ -56,16 +57,22 @@ class Engine(abc.ABC):
         return {key: getattr(self, key) for key in self.SETTINGS}
 
     def measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy | None = None) -> Measurement:
-        """Median and IQR (ms) of one inference of ``onnx_path`` on an input of ``input_shape``."""
-        if not os.path.isfile(onnx_path):
-            raise ValueError(f"no ONNX file at {onnx_path}")
-        shape = tuple(int(d) for d in input_shape)
-        measurement = self._measure(onnx_path, shape, policy or RunPolicy())
-        return Measurement(measurement.median_ms, measurement.iqr_ms, measurement.runs, {**measurement.meta, "engine": self.name})
+        """The statistics (ms) of one inference of ``onnx_path`` on an input of ``input_shape``."""
+        return self.measure_many([(onnx_path, input_shape)], policy)[0]
+
+    def measure_many(self, models: Sequence[tuple[str, tuple[int, ...]]], policy: RunPolicy | None = None) -> list[Measurement]:
+        """The statistics of each ``(onnx_path, input_shape)``, timed together (interleaved)."""
+        checked = []
+        for onnx_path, input_shape in models:
+            if not os.path.isfile(onnx_path):
+                raise ValueError(f"no ONNX file at {onnx_path}")
+            checked.append((str(onnx_path), tuple(int(d) for d in input_shape)))
+        measurements = self._measure_many(checked, policy or RunPolicy())
+        return [dataclasses.replace(m, meta={**m.meta, "engine": self.name}) for m in measurements]
 
     @abc.abstractmethod
-    def _measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy) -> Measurement:
-        """The measurement of an existing file, shape already made a tuple of ints."""
+    def _measure_many(self, models: list[tuple[str, tuple[int, ...]]], policy: RunPolicy) -> list[Measurement]:
+        """The measurements of existing files, shapes already made tuples of ints."""
 
 
 class TimedEngine(Engine):
@@ -79,11 +86,11 @@ class TimedEngine(Engine):
     def _prepare(self, onnx_path: str, input_shape: tuple[int, ...]) -> Callable[[], Any]:
         """A callable that runs the model once, inputs already bound."""
 
-    def _measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy) -> Measurement:
-        call = self._prepare(onnx_path, input_shape)
+    def _measure_many(self, models: list[tuple[str, tuple[int, ...]]], policy: RunPolicy) -> list[Measurement]:
         if policy.clock == "thread" and self.threads != 1:
             raise ValueError(f"the thread clock needs threads=1 (the engine then computes in the calling thread), got threads={self.threads}")
-        return time_calls(call, policy)
+        calls = [self._prepare(onnx_path, input_shape) for onnx_path, input_shape in models]
+        return time_interleaved(calls, policy)
 
 
 def import_engine_package(module: str, engine: str, remedy: str) -> Any:

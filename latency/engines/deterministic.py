@@ -83,6 +83,10 @@ class DeterministicEngine(Engine):
     def cost_ms(self, cost: dict[str, int]) -> float:
         return CALL_MS + MS_PER_NODE * cost["nodes"] + MS_PER_MMAC * cost["macs"] / 1e6 / self.threads + MS_PER_MB * cost["bytes"] / 1e6
 
-    def _measure(self, onnx_path: str, input_shape: tuple[int, ...], policy: RunPolicy) -> Measurement:
-        cost = graph_cost(onnx_path, input_shape)
-        return Measurement(self.cost_ms(cost), 0.0, 1, dict(cost))
+    def _measure_many(self, models: list[tuple[str, tuple[int, ...]]], policy: RunPolicy) -> list[Measurement]:
+        measurements = []
+        for onnx_path, input_shape in models:
+            cost = graph_cost(onnx_path, input_shape)
+            ms = self.cost_ms(cost)
+            measurements.append(Measurement(ms, 0.0, 1, dict(cost), ms, ms))
+        return measurements
