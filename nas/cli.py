@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Callable
+
+from .errors import UserError
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -10,3 +14,17 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         return action.help if action.default is None else super()._get_help_string(action)
+
+
+def run_command(command: Callable[[], object], *, on_interrupt: str) -> int:
+    """Run a CLI's work: a user error is one line (exit 2), Ctrl-C says what was kept (exit
+    130), and anything else is a bug that keeps its traceback."""
+    try:
+        command()
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {on_interrupt}", file=sys.stderr)
+        return 130
+    return 0

@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,7 +24,7 @@ from typing import Any, Callable
 import repghost
 from repghost import NetConfig
 
-from .cli import DefaultsFormatter
+from .cli import DefaultsFormatter, run_command
 from .errors import UserError, user_input
 from .proxy import DEFAULT_THREADS, OPTIMIZERS
 from .recipes import AUGMENTATIONS, Recipe, recipe_for
@@ -151,15 +150,7 @@ def main(argv: list[str] | None = None, *, after_checkpoint: Callable[[int], Non
     """The command line; ``after_checkpoint(epoch)`` runs after each epoch's checkpoint (tests
     stop the process there)."""
     args = parse_args(argv)
-    try:
-        run(args, after_checkpoint)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: the last finished epoch is saved; rerun the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(lambda: run(args, after_checkpoint), on_interrupt="the last finished epoch is saved; rerun the same command to resume")
 
 
 if __name__ == "__main__":

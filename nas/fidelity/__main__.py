@@ -12,10 +12,9 @@ Every step that trains resumes when started again with the same command.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from ..cli import DefaultsFormatter
+from ..cli import DefaultsFormatter, run_command
 from ..errors import UserError, user_input
 
 OUT = Path("results/fidelity")
@@ -196,15 +195,7 @@ COMMANDS = {"draw": command_draw, "tier1": command_tier, "tier2": command_tier, 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        COMMANDS[args.command](args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: every finished run is in the ledger; rerun the same command to resume", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(lambda: COMMANDS[args.command](args), on_interrupt="every finished run is in the ledger; rerun the same command to resume")
 
 
 if __name__ == "__main__":
