@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +28,7 @@ from .progress import Progress, count_evaluated
 from .proxy import DEFAULT_THREADS, PRESETS, ProxyConfig, split_for, train_proxy
 from .report_writer import write_report
 from .study import PRUNERS, default_storage_url, move_to_journal, open_storage, open_study
-from .vocabulary import DEFAULT_LUTS, PROJECT_ROOT, SQLITE_FILE, StudyAttr
+from .vocabulary import DEFAULT_LUTS, PROJECT_ROOT, SQLITE_FILE, StudyAttr, name_part
 from .workers import ParentWatch, run_workers, worker_commands
 
 
@@ -103,7 +102,7 @@ def joined_values(argv: list[str], options: tuple[str, ...]) -> list[str]:
 
 
 def study_name(budget_ms: float, data: str, quick: bool, multi: bool) -> str:
-    data_part = re.sub(r"[^A-Za-z0-9]+", "-", data).strip("-")
+    data_part = name_part(data)
     return f"budget-{budget_ms:g}ms-{data_part}{'-mo' if multi else ''}{'-quick' if quick else ''}"
 
 

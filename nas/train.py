@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +28,7 @@ from .errors import UserError, user_input
 from .proxy import DEFAULT_THREADS, OPTIMIZERS
 from .recipes import AUGMENTATIONS, Recipe, recipe_for
 from .training import train
+from .vocabulary import name_part
 
 BEST_FILE = "best.json"
 
@@ -92,7 +92,7 @@ def recipe_from(args: argparse.Namespace) -> Recipe:
 
 
 def default_out(source: Source, data: str, seed: int) -> Path:
-    data_part = re.sub(r"[^A-Za-z0-9]+", "-", data).strip("-")
+    data_part = name_part(data)
     return Path("results") / "train" / f"{source.name}-{data_part}-seed{seed}"
 
 

@@ -4,6 +4,7 @@ their records (a report made elsewhere reads them back from the storage alone)."
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 
@@ -16,6 +17,11 @@ DEFAULT_LUTS = ("results/lut/paper-phone.json", "results/lut/host-ort-t1.json")
 SQLITE_FILE = "study.db"
 JOURNAL_FILE = "study.journal"
 STORAGE_FILES = (SQLITE_FILE, JOURNAL_FILE)
+
+
+def name_part(text: str) -> str:
+    """``text`` as a piece of a folder name (a data set spec may hold slashes and dots)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
 
 
 class Status(str, Enum):
