@@ -91,14 +91,26 @@ class LUT:
         """True when the entries are an estimate rather than measurements."""
         return self.file.estimated
 
-    def quality_warning(self) -> str | None:
-        """One line for whoever loads a LUT its build marked ``quality: poor``; None otherwise."""
-        if self.file.quality != "poor":
-            return None
-        return (
-            f"warning: LUT {self.path} is marked quality: poor ({'; '.join(self.file.quality_notes)}): its predictions may be "
-            "off by more than its validation shows; rebuild it on a quieter machine"
-        )
+    @property
+    def older_protocol(self) -> bool:
+        """True for a measured LUT timed before interleaved bursts (one contiguous attempt per part)."""
+        recorded = self.file.fingerprint.run_policy
+        return not self.estimated and not (recorded and set(recorded) <= set(RunPolicy().to_dict()))
+
+    def warnings(self) -> list[str]:
+        """One line each for whoever loads this LUT: a build marked ``quality: poor``, an older protocol."""
+        lines = []
+        if self.file.quality == "poor":
+            lines.append(
+                f"warning: LUT {self.path} is marked quality: poor ({'; '.join(self.file.quality_notes)}): its predictions may be "
+                "off by more than its validation shows; rebuild it on a quieter machine"
+            )
+        if self.older_protocol:
+            lines.append(
+                f"warning: LUT {self.path} was timed with an older protocol (one contiguous attempt per part, not interleaved "
+                f"bursts), which reads a busy machine's noise as latency; rebuild it: {fill_command(self.path, self.file)}"
+            )
+        return lines
 
     def __len__(self) -> int:
         return len(self._part)

@@ -4,7 +4,9 @@ Parts are timed in chunks by the protocol of ``latency.timing`` (interleaved bur
 chunk's parts, the session-call probe and the drift reference); a chunk whose drift reference
 moved by more than ``DRIFT_LIMIT``, or a calibration whose fit is worse than
 ``CALIBRATION_LOO_LIMIT_PCT``, is measured again; after ``TRIES`` the LUT is written anyway,
-marked ``quality: poor`` with the reasons in ``quality_notes``.
+marked ``quality: poor`` with the reasons in ``quality_notes``. A chunk of parts that failed
+its tries is measured once more after all the others (a slow spell of a shared machine can
+last a minute, longer than the pause between tries) and replaced when it then holds still.
 
 The work is resumable: the LUT file is rewritten atomically at most every ``SAVE_EVERY_S``
 seconds and when the build stops for any reason, so a killed build loses at most that much and
@@ -209,7 +211,8 @@ def _median(values: list[float]) -> float:
 
 
 def _measure_chunk(device: Device, engine: Engine, policy: RunPolicy, statistic: str, probes: _Probes, items: list[Job], data: LutFile, label: str,
-                   accept: Callable[[list[Measurement]], str | None] | None = None, log: Callable[[str], None] = print) -> list[Measurement]:
+                   accept: Callable[[list[Measurement]], str | None] | None = None, log: Callable[[str], None] = print,
+                   attempts: int = TRIES) -> list[Measurement]:
     """Time ``items`` with the probes in one interleaved job, again when the drift reference moved
     (or ``accept`` returns an error above its limit); the try with the least movement is kept, and
     a chunk that never settles is noted in ``data.quality_notes``. Records the probes."""
@@ -218,7 +221,7 @@ def _measure_chunk(device: Device, engine: Engine, policy: RunPolicy, statistic:
     before = [sample[1] for sample in data.drift.samples] if data.drift else []
     baseline = _median(before) if before else None
     tries = []
-    for attempt in range(1, TRIES + 1):
+    for attempt in range(1, attempts + 1):
         if attempt > 1 and isinstance(engine, TimedEngine):  # a clock-free engine has no busy spell to wait out
             time.sleep(RETRY_PAUSE_S)
         measurements = [m for _, m in device.measure_stream(jobs, engine, chunk_policy)]
@@ -229,11 +232,11 @@ def _measure_chunk(device: Device, engine: Engine, policy: RunPolicy, statistic:
         if not tries[-1][0]:
             break
         why = f"drift reference moved {moved:.1%}" if moved > DRIFT_LIMIT else problem
-        log(f"{label}: {why}; " + ("measuring it again" if attempt < TRIES else "keeping the better try (quality: poor)"))
+        log(f"{label}: {why}; " + ("measuring it again" if attempt < attempts else "keeping the better try (quality: poor)" if attempts > 1 else "still moving"))
     bad, moved, measurements, problem = min(tries, key=lambda t: (t[0], t[1]))
     if bad:
         why = f"the drift reference moved {moved:.1%} (limit {DRIFT_LIMIT:.0%})" if moved > DRIFT_LIMIT else problem
-        data.quality_notes.append(f"{label}: {why} in each of {TRIES} tries")
+        data.quality_notes.append(f"{label}: {why} in each of {attempts} tries")
     if data.drift is None:
         data.drift = Drift(reference_key=probes.reference.key.removeprefix("(reference) "), how=DRIFT_HOW)
     drift = data.drift
@@ -297,12 +300,21 @@ def build(
             progress = Progress("parts", len(todo))
             stream = export_stream(todo, folder, opset=settings.opset, worker=settings.export_worker)
             weight_bytes: dict[str, int] = {}
+            unsettled: list[tuple[str, list[Job]]] = []
             for chunk in chunked((_job(e, weight_bytes) for e in stream), per_chunk):
                 label = f"chunk at entry {len(entries)}"
+                notes = len(data.quality_notes)
                 for job, measurement in zip(chunk, _measure_chunk(device, engine, policy, statistic, probes, chunk, data, label, log=log)):
                     entries[job.key] = Entry(runs=measurement.runs, weight_bytes=weight_bytes.pop(job.key), **_stats(measurement))
-                    Path(job.onnx_path).unlink(missing_ok=True)
                     progress.step()
+                if len(data.quality_notes) > notes:
+                    unsettled.append((data.quality_notes[-1], chunk))  # its files are kept for the later try
+                else:
+                    _remove(chunk)
+                saver.maybe()
+            for note, chunk in unsettled:
+                _measure_later(device, engine, policy, statistic, probes, chunk, data, note, log)
+                _remove(chunk)
                 saver.maybe()
             saver.now()
             if calibration and not nets:
@@ -317,6 +329,29 @@ def build(
     finally:
         saver.now()
     return data
+
+
+def _remove(jobs: list[Job]) -> None:
+    for job in jobs:
+        Path(job.onnx_path).unlink(missing_ok=True)
+
+
+def _measure_later(device: Device, engine: Engine, policy: RunPolicy, statistic: str, probes: _Probes, chunk: list[Job], data: LutFile,
+                   note: str, log: Callable[[str], None]) -> None:
+    """One more try of a chunk that did not hold still, after the others: its entries and note
+    are replaced when the drift reference now stays within the limit, kept otherwise."""
+    label = note.split(":")[0]
+    log(f"{label}: measuring it once more, after the other chunks")
+    notes = len(data.quality_notes)
+    measurements = _measure_chunk(device, engine, policy, statistic, probes, chunk, data, f"{label} (later)", log=log, attempts=1)
+    if len(data.quality_notes) > notes:
+        del data.quality_notes[notes:]  # still moving: the first tries' entries stand
+        data.quality_notes[data.quality_notes.index(note)] = f"{note}, and once more after the other chunks"
+        return
+    data.quality_notes.remove(note)
+    for job, measurement in zip(chunk, measurements):
+        data.entries[job.key] = Entry(runs=measurement.runs, weight_bytes=data.entries[job.key].weight_bytes, **_stats(measurement))
+    log(f"{label}: held still this time; its entries replaced")
 
 
 def _measure_calibration(device: Device, engine: Engine, settings: BuildSettings, probes: _Probes, calibration: dict[str, NetConfig],

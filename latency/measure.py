@@ -139,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if "predicted_ms" in result:
         print(f"predicted {result['predicted_ms']:.4f} ms by {result['lut']}: error {result['error_pct']:+.1f} %")
-        warning = load_lut(args.lut).quality_warning()
-        if warning:
-            print(warning)
+        for line in load_lut(args.lut).warnings():
+            print(line)
     elif args.lut:
         print("no prediction: an ONNX file does not say its architecture; give the architecture JSON to compare with the LUT")
     print(json.dumps(result, sort_keys=True))

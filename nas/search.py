@@ -167,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--confirm-top and --confirm-seeds must be 0 or more, got {args.confirm_top} and {args.confirm_seeds}")
     with user_input():
         lut = load_lut(args.lut)
-    if lut.quality_warning():
-        print(lut.quality_warning(), file=sys.stderr, flush=True)
+    for line in lut.warnings():
+        print(line, file=sys.stderr, flush=True)
     with user_input():
         space = lut.space(args.space or DEFAULT_SPACE)  # the LUT must belong to the space asked for
     fastest_ms = space.fastest(lut.part_ms)[0] + lut.correction.offset_ms

@@ -220,6 +220,18 @@ def test_unfinished_lut_cannot_be_used(tmp_path, tiny_lut):
         load_lut(out)
 
 
+def test_a_lut_of_the_older_protocol_warns_with_the_rebuild_command(tmp_path, tiny_lut):
+    """Its entries are medians of one contiguous attempt each: usable, but whoever loads it is told."""
+    assert load_lut(tiny_lut).warnings() == []
+    data = json.loads(tiny_lut.read_text())
+    data["fingerprint"]["run_policy"] = {"attempts": 3, "batch_runs": 10, "min_runs": 20, "max_runs": 200, "warmup_runs": 5}
+    out = tmp_path / "older.json"
+    out.write_text(json.dumps(data))
+    (warning,) = load_lut(out).warnings()
+    assert warning.startswith(f"warning: LUT {out} was timed with an older protocol")
+    assert warning.endswith(f"--engine deterministic --threads 1 --out {out}")
+
+
 class CountingHost(HostDevice):
     """The host device, counting the parts it times, stopping (as a killed build would) when
     chunk number ``stop_at`` starts, and multiplying what ``slow`` says by its factor."""
@@ -274,28 +286,46 @@ def test_interrupted_build_resumes_without_re_measuring(tmp_path, tiny_space):
     assert third.timed == []
 
 
-def test_a_chunk_whose_reference_moved_is_measured_again_then_marked_poor(tmp_path, tiny_space):
+@pytest.mark.parametrize("still_moving_later", [False, True])
+def test_a_chunk_whose_reference_moved_is_measured_again_later_then_marked_poor(tmp_path, tiny_space, still_moving_later):
     """The drift reference reads 10 % slower in chunk 3 (both tries): the chunk is timed twice,
-    the LUT is written marked quality: poor with the reason, and a reader is warned. A move
-    within the limit in chunk 5 changes nothing."""
+    and once more after all the others. When it then holds still its entries are replaced and
+    the LUT is good; when it still moves, the LUT is written marked quality: poor with the reason,
+    and a reader is warned. A move within the limit in chunk 6 changes nothing."""
     out = tmp_path / "moved.json"
     parts, info, settings = _settings(tiny_space)
     settings = dataclasses.replace(settings, calibration=[])
+    n_parts = len({repghost.part_key(p) for p in parts})
+    per_chunk = settings.policy.chunk_items - 2
+    later = math.ceil(n_parts / per_chunk) + 2  # the regular chunks and the third chunk's second try come first
+    moving = {3, 4, later} if still_moving_later else {3, 4}
 
     def slow(chunk, job):
         if not job.key.startswith("(reference)"):
-            return 1.0
-        return 1.10 if chunk in (3, 4) else 1 + DRIFT_LIMIT / 2 if chunk == 6 else 1.0
+            return 1.25 if chunk in moving else 1.0  # the parts slowed down too
+        return 1.10 if chunk in moving else 1 + DRIFT_LIMIT / 2 if chunk == 6 else 1.0
 
     device = CountingHost(slow=slow)
     lines: list[str] = []
     data = build(parts, out, device=device, engine=DETERMINISTIC, space_info=info, settings=settings, log=lines.append)
-    n_parts = len({repghost.part_key(p) for p in parts})
-    assert len(device.timed) == n_parts + 3  # the third chunk's three parts twice
-    assert data.quality == "poor" and len(data.quality_notes) == 1 and "drift reference moved 10.0%" in data.quality_notes[0]
+    assert device.chunks == later
+    assert len(device.timed) == n_parts + 2 * per_chunk  # the third chunk's parts twice more
     assert sum("measuring it again" in line for line in lines) == 1
-    warning = load_lut(out).quality_warning()
-    assert warning.startswith(f"warning: LUT {out} is marked quality: poor") and "drift reference" in warning
+    assert sum("measuring it once more, after the other chunks" in line for line in lines) == 1
+    third = set(device.timed[2 * per_chunk : 3 * per_chunk])
+    plain = build(parts, tmp_path / "plain.json", device=CountingHost(), engine=DETERMINISTIC, space_info=info, settings=settings, log=lambda _: None)
+    kept = 1.25 if still_moving_later else 1.0  # the slowed first tries' entries stand, or the later try's replace them
+    for key, entry in data.entries.items():
+        assert entry.min_ms == pytest.approx(plain.entries[key].min_ms * (kept if key in third else 1.0), abs=2e-6), key  # entries keep 6 decimals
+    if still_moving_later:
+        assert data.quality == "poor" and len(data.quality_notes) == 1
+        assert "drift reference moved 10.0%" in data.quality_notes[0] and data.quality_notes[0].endswith("once more after the other chunks")
+        (warning,) = load_lut(out).warnings()
+        assert warning.startswith(f"warning: LUT {out} is marked quality: poor") and "drift reference" in warning
+    else:
+        assert data.quality == "good" and data.quality_notes == []
+        assert sum("held still this time" in line for line in lines) == 1
+        assert load_lut(out).warnings() == []
 
 
 def test_a_calibration_that_fits_badly_is_measured_again_then_marked_poor(tmp_path, tiny_space):
