@@ -92,8 +92,10 @@ def recipe_from(args: argparse.Namespace) -> Recipe:
 
 
 def default_out(source: Source, data: str, seed: int) -> Path:
+    """``results/train/<arch>-<data>-seed<seed>``; a study folder's name already ends in its data set."""
     data_part = name_part(data)
-    return Path("results") / "train" / f"{source.name}-{data_part}-seed{seed}"
+    stem = source.name if source.name.endswith(f"-{data_part}") else f"{source.name}-{data_part}"
+    return Path("results") / "train" / f"{stem}-seed{seed}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

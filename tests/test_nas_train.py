@@ -19,7 +19,7 @@ import repghost
 from nas.data import DEBIAN_FASHION_MNIST, load_dataset, resize, split
 from nas.proxy import DEFAULT, QUICK, evaluate, normalizer
 from nas.recipes import Recipe, lr_factor, recipe_for
-from nas.train import main, parse_args, resolve_source
+from nas.train import default_out, main, parse_args, resolve_source
 from nas.training import augment, held_out_split
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -169,6 +169,12 @@ def test_the_committed_study_and_paper_models_resolve():
     assert resolve_source(parse_args([str(STUDY)])).config == repghost.NetConfig.from_dict(best["architecture"])
     assert resolve_source(parse_args(["--width", "0.5"])).config == repghost.repghostnet_config(0.5)
     assert resolve_source(parse_args(["--family", "ghostnet", "--width", "1.0"])).config == repghost.ghostnet_config(1.0)
+
+
+def test_default_output_folders_name_the_data_set_once():
+    study = resolve_source(parse_args([str(STUDY)]))
+    assert default_out(study, "fashion-mnist", 2) == Path("results/train/budget-30ms-fashion-mnist-seed2")
+    assert default_out(resolve_source(parse_args(["--width", "0.5"])), "fashion-mnist", 0) == Path("results/train/repghostnet-0.5x-fashion-mnist-seed0")
 
 
 def test_training_holds_out_exactly_the_searchs_validation_split():

@@ -94,6 +94,8 @@ def select(rows, ids):
 def command_draw(args: argparse.Namespace) -> None:
     import json
 
+    from tqdm import tqdm
+
     from latency import load_lut
     from repghost import NetConfig
     from space import arch_id, load_space
@@ -111,8 +113,11 @@ def command_draw(args: argparse.Namespace) -> None:
             raise UserError(f"--exclude {path}: not a best.json or architecture JSON ({error})") from None
     try:
         space, lut = load_space(args.space), load_lut(args.lut)
-        rows = draw_rows(space, lut.predict, lut_sha256=file_sha256(args.lut), count=args.count, low_ms=args.band[0],
-                         high_ms=args.band[1], seed=args.seed, exclude=exclude, widths=args.widths, task=Task(*args.task))
+        total = args.count + len(space.data.widths if args.widths is None else args.widths)
+        with tqdm(total=total, desc="drawing and counting rows", unit="row") as bar:
+            rows = draw_rows(space, lut.predict, lut_sha256=file_sha256(args.lut), count=args.count, low_ms=args.band[0],
+                             high_ms=args.band[1], seed=args.seed, exclude=exclude, widths=args.widths, task=Task(*args.task),
+                             on_row=bar.update)
     except (ValueError, OSError) as error:
         raise UserError(str(error)) from None
     write_rows(args.out, rows)

@@ -122,9 +122,11 @@ def band_candidates(space: SearchSpace, predict_ms: Callable[[NetConfig], float]
 
 def draw_rows(space: SearchSpace, predict_ms: Callable[[NetConfig], float], *, lut_sha256: str, count: int,
               low_ms: float, high_ms: float, seed: int, exclude: Iterable[str] = (),
-              widths: Iterable[float] | None = None, task: Task = Task(), max_draws: int = MAX_DRAWS) -> list[Row]:
+              widths: Iterable[float] | None = None, task: Task = Task(), max_draws: int = MAX_DRAWS,
+              on_row: Callable[[], None] = lambda: None) -> list[Row]:
     """``count`` in-band draws (see ``band_candidates``), then the paper model of every width
-    (default: the space's widths). Raises ValueError when the band holds too few."""
+    (default: the space's widths). Raises ValueError when the band holds too few. ``on_row`` is
+    called as each row is counted (params and MACs twice: the slow part, minutes for 32 rows)."""
     if count < 0 or low_ms > high_ms:
         raise ValueError(f"need count >= 0 and low_ms <= high_ms, got {count}, {low_ms}, {high_ms}")
     widths = tuple(space.data.widths if widths is None else widths)
@@ -152,6 +154,7 @@ def draw_rows(space: SearchSpace, predict_ms: Callable[[NetConfig], float], *, l
             params=search_counts.params, macs=search_counts.macs, params_task=task_counts.params, macs_task=task_counts.macs,
             lut_sha256=lut_sha256, arch=config,
         ))
+        on_row()
     return rows
 
 
