@@ -77,14 +77,42 @@ def _evaluated_so_far(storage: optuna.storages.BaseStorage) -> int:
         return 0
 
 
+# Loaded by the workers of the interrupted run (sitecustomize, through PYTHONPATH): once two
+# proxy trainings have finished in the workers, every further one waits until the interrupt.
+HOLD_AFTER_TWO = """
+import fcntl, os, sys, time
+if "--worker-index" in sys.argv:
+    import nas.proxy
+    train, counter = nas.proxy.train_proxy, os.environ["REPGHOST_TEST_HOLD_FILE"]
+
+    def held(*args, **kwargs):
+        with open(counter, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            finished = len(f.read())
+        while finished >= 2:
+            time.sleep(0.5)
+        result = train(*args, **kwargs)
+        with open(counter, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write("x")
+        return result
+
+    nas.proxy.train_proxy = held
+"""
+
+
 def test_two_workers_on_a_journal_file_interrupted_and_resumed(tmp_path, tiny_lut_path, budget_ms):
-    # Two epochs per candidate, so that the interrupt lands between the second and the last
-    # evaluation even when this machine happens to be fast.
-    command = _command(tmp_path, tiny_lut_path, budget_ms, "--epochs", "2")
+    """Interrupted at a known point (two trainings done, the workers held in their next one),
+    then resumed by the same command."""
+    command = _command(tmp_path, tiny_lut_path, budget_ms)
     url = journal_url(tmp_path / "w" / "study.journal")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_AFTER_TWO)
+    env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{ROOT}", "REPGHOST_TEST_HOLD_FILE": str(tmp_path / "finished")}
     parent = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 300  # a bound on a hung test, not a timing the verdict rests on
     watched = open_storage(url)  # one reader: it replays only what was appended since its last look
     while parent.poll() is None and time.monotonic() < deadline and _evaluated_so_far(watched) < 2:
         time.sleep(0.2)
