@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -108,6 +109,10 @@ def study_name(budget_ms: float, data: str, quick: bool, multi: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker_index is not None:
+        # The parent stops its workers with SIGINT; a search started from a background shell
+        # (`nohup ... &`) hands its children SIGINT ignored, and they would never stop.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run(args)
     except UserError as error:

@@ -104,14 +104,16 @@ if "--worker-index" in sys.argv:
 
 def test_two_workers_on_a_journal_file_interrupted_and_resumed(tmp_path, tiny_lut_path, budget_ms):
     """Interrupted at a known point (two trainings done, the workers held in their next one),
-    then resumed by the same command."""
+    then resumed by the same command. The search starts with SIGINT ignored, as a background
+    shell (`nohup ... &`) starts it: the workers must stop anyway."""
     command = _command(tmp_path, tiny_lut_path, budget_ms)
     url = journal_url(tmp_path / "w" / "study.journal")
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(HOLD_AFTER_TWO)
     env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{ROOT}", "REPGHOST_TEST_HOLD_FILE": str(tmp_path / "finished")}
-    parent = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 300  # a bound on a hung test, not a timing the verdict rests on
     watched = open_storage(url)  # one reader: it replays only what was appended since its last look
     while parent.poll() is None and time.monotonic() < deadline and _evaluated_so_far(watched) < 2:
