@@ -26,9 +26,12 @@ from .devices import Job
 from .engines import ENGINES, OPT_LEVELS, PRECISIONS, engine_from_settings, get_engine
 from .lut import load_lut
 from .overhead import trivial_onnx
-from .protocol_args import add_protocol_arguments, policy_from_args
+from .protocol_args import PROTOCOL_OPTIONS, add_protocol_arguments, fill_protocol_defaults, policy_from_args
 from .remote import RemoteError, add_remote_arguments, remote_settings
 from .validate import MACHINE_FIELDS, estimate_note, lut_policy
+
+
+ENGINE_DEFAULTS = {"engine": "ort", "threads": 1, "opt_level": "all"}
 
 
 def read_architecture(path: Path) -> repghost.NetConfig:
@@ -67,13 +70,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, choices=sorted(DEVICES), help="where to measure (default: the LUT's, else host)")
     parser.add_argument("--remote", default=None, help="user@host[:port] of the machine to measure on over SSH")
     add_remote_arguments(parser)
-    parser.add_argument("--engine", default="ort", choices=sorted(ENGINES), help="inference engine, without --lut")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads, without --lut")
-    parser.add_argument("--precision", default=None, choices=PRECISIONS, help="arithmetic of engines that have the setting (mnn; default fp32)")
-    parser.add_argument("--opt-level", default="all", choices=OPT_LEVELS, help="graph optimization level, without --lut")
+    parser.add_argument("--engine", default=None, choices=sorted(ENGINES), help=f"inference engine (default: the LUT's with --lut, else {ENGINE_DEFAULTS['engine']})")
+    parser.add_argument("--threads", type=int, default=None, help=f"intra-op threads (default: the LUT's with --lut, else {ENGINE_DEFAULTS['threads']})")
+    parser.add_argument("--precision", default=None, choices=PRECISIONS, help="arithmetic of engines that have the setting (default: the LUT's with --lut, else fp32 on mnn)")
+    parser.add_argument("--opt-level", default=None, choices=OPT_LEVELS, help=f"graph optimization level (default: the LUT's with --lut, else {ENGINE_DEFAULTS['opt_level']})")
     parser.add_argument("--resolution", type=int, default=None, help="input size of an architecture (default: the LUT's, else 224)")
-    add_protocol_arguments(parser)
+    add_protocol_arguments(parser, unless="the LUT's with --lut")
     return parser.parse_args(argv)
+
+
+def refuse_what_the_lut_decides(args: argparse.Namespace) -> None:
+    """With --lut the engine and protocol are the LUT's: an option that would change them is an
+    error, not something to drop without a word."""
+    given = [name for name in (*ENGINE_DEFAULTS, "precision", *PROTOCOL_OPTIONS) if getattr(args, name) is not None]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ValueError(f"{flags} cannot be combined with --lut: the network is measured with the LUT's engine and protocol so that "
+                         "prediction and measurement compare; drop them, or leave out --lut to measure with other settings")
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,10 +98,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if lut is not None and lut.estimated:
         raise ValueError(estimate_note(Path(args.lut), lut))
     if lut is not None:
+        refuse_what_the_lut_decides(args)
         engine = engine_from_settings(lut.fingerprint)
         policy, statistic = lut_policy(lut), lut.statistic
         device_name = args.device or lut.fingerprint["device"]
     else:
+        fill_protocol_defaults(args)
+        for name, value in ENGINE_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
         precision = {"precision": args.precision} if args.precision is not None else {}
         engine = get_engine(args.engine, threads=args.threads, opt_level=args.opt_level, **precision)
         policy, statistic = policy_from_args(args), args.statistic

@@ -458,6 +458,9 @@ def test_measure_one_network_against_the_lut(tiny_lut, tiny_space, tmp_path, cap
     assert measure_main([str(onnx), "--rounds", "2", "--burst-runs", "3"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["engine"]["engine"] == "ort" and result["runs"] == 6 and 0 < result["min_ms"] <= result["median_ms"]
+    assert measure_main([str(arch), "--lut", str(tiny_lut), "--clock", "wall", "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --threads, --clock cannot be combined with --lut") and len(err.splitlines()) == 1
     assert measure_main([str(arch), "--lut", str(ROOT / "results" / "lut" / "paper-phone.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "leave-one-out" in err and "paper-phone.loo.json" in err
