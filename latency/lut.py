@@ -101,9 +101,10 @@ class LUT:
         """One line each for whoever loads this LUT: a build marked ``quality: poor``, an older protocol."""
         lines = []
         if self.file.quality == "poor":
+            rebuild = "rebuild its base on a quieter machine, then this estimate" if self.estimated else "rebuild it on a quieter machine"
             lines.append(
                 f"warning: LUT {self.path} is marked quality: poor ({'; '.join(self.file.quality_notes)}): its predictions may be "
-                "off by more than its validation shows; rebuild it on a quieter machine"
+                f"off by more than its validation shows; {rebuild}"
             )
         if self.older_protocol:
             lines.append(

@@ -21,6 +21,7 @@ base, which needs entries only for the ten networks (``space/paper_reference.yam
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -167,10 +168,16 @@ def nested_leave_one_out(parts: list[list[tuple[str, float]]], published: np.nda
     return predictions, chosen
 
 
+@functools.lru_cache(maxsize=None)
+def _mmacs(config: NetConfig) -> float:
+    """fvcore's MACs of a network, in millions: seconds each at 224 px, so counted once per process."""
+    return count(build(config)).macs / 1e6
+
+
 def macs_baseline(points: list[Point]) -> np.ndarray:
     """The structure-blind baseline: ms = a * MMACs + b, fitted on the RepGhostNets only (the
     published FLOPs fit), leave-one-out for each of them, plain fit for the GhostNets."""
-    macs = np.array([count(build(p.config)).macs / 1e6 for p in points])
+    macs = np.array([_mmacs(p.config) for p in points])
     published = np.array([p.published_ms for p in points])
     rep = [i for i, p in enumerate(points) if p.name.startswith("RepGhostNet")]
     predictions = np.zeros(len(points))
@@ -247,6 +254,8 @@ def estimated_lut(base: LutFile, base_path: str, calibration: Calibration, loo: 
             how="entries are scale[kind] * (host entry - host session call) ** gamma; offset added once per network",
         ),
         provenance=provenance,
+        quality=base.quality,  # an estimate is no better than the host entries it transforms
+        quality_notes=[f"its base {record_path(base_path)}: {note}" for note in base.quality_notes],
     )
 
 

@@ -9,8 +9,9 @@ from latency import LUT
 
 
 def lut_info(lut: LUT) -> dict[str, Any]:
-    """Device, engine, and whether the latencies are estimated."""
-    return fingerprint_info(lut.fingerprint, lut.estimated)
+    """Device, engine, whether the latencies are estimated, and the LUT's warnings (a build
+    marked poor), which the summary repeats."""
+    return {**fingerprint_info(lut.fingerprint, lut.estimated), "warnings": lut.warnings()}
 
 
 def fingerprint_info(fingerprint: dict[str, Any], estimated: bool) -> dict[str, Any]:

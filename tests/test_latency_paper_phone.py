@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,25 @@ def test_shipped_paper_phone_lut_is_labelled_and_covers_the_default_space():
     space = load_space()
     assert len(lut) == len(space.parts())
     assert 0 < lut.predict(repghostnet_config(0.5)) < lut.predict(repghostnet_config(2.0))
+
+
+def test_an_estimate_from_a_poor_base_is_poor_and_says_what_to_rebuild(tmp_path):
+    """A phone estimate transforms its base's entries, so a base marked poor makes it poor too,
+    and whoever loads the estimate is told to rebuild the base first."""
+    base = json.loads((ROOT / "results" / "lut" / "host-mnn-t1-reference.json").read_text())
+    base.update(quality="poor", quality_notes=["chunk at entry 3: the drift reference moved 9.0% (limit 3%) in each of 2 tries"])
+    base_path = tmp_path / "base.json"
+    base_path.write_text(json.dumps(base))
+    out = tmp_path / "phone.json"
+    assert main(["--base", str(base_path), "--out", str(out)]) == 0
+    estimate = load_lut(out)
+    assert estimate.file.quality == "poor"
+    assert estimate.file.quality_notes == [f"its base {base_path}: chunk at entry 3: the drift reference moved 9.0% (limit 3%) in each of 2 tries"]
+    (warning,) = estimate.warnings()
+    assert warning.startswith(f"warning: LUT {out} is marked quality: poor (its base {base_path}") and warning.endswith("rebuild its base on a quieter machine, then this estimate")
+
+
+def test_the_shipped_estimate_carries_its_base_quality():
+    lut = load_lut(ROOT / "results" / "lut" / "paper-phone.json")
+    base = load_lut(ROOT / lut.file.provenance.base_lut)
+    assert lut.file.quality == base.file.quality and len(lut.file.quality_notes) == len(base.file.quality_notes)

@@ -222,6 +222,18 @@ def test_resume_with_other_settings_is_refused(tmp_path, tiny_lut_path, budget_m
     assert "other settings" in err and "budget_ms" in err
 
 
+def test_a_lut_marked_poor_is_said_on_start_and_in_the_summary(tmp_path, tiny_lut_path, budget_ms, capsys):
+    """A user reading only summary.md learns that the latencies come from a build marked poor."""
+    data = json.loads(tiny_lut_path.read_text())
+    data.update(quality="poor", quality_notes=["chunk at entry 2: the drift reference moved 7.5% (limit 3%) in each of 2 tries"])
+    lut = tmp_path / "poor.json"
+    lut.write_text(json.dumps(data))
+    assert main(_args(tmp_path, lut, budget_ms, "--trials", "1", "--no-baselines", "--confirm-top", "0")) == 0
+    (warning,) = load_lut(lut).warnings()
+    assert warning in capsys.readouterr().err
+    assert f"- {warning}\n" in (tmp_path / "t" / "summary.md").read_text()
+
+
 def test_bad_storages_and_negative_budgets_are_one_line_and_leave_no_folder(tmp_path, tiny_lut_path, budget_ms, capsys):
     assert "no storage URL Optuna knows" in _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--storage", "bogus://x"))
     err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--storage", f"sqlite:///{tmp_path}/missing/folder/s.db"))
