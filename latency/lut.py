@@ -97,19 +97,21 @@ class LUT:
         recorded = self.file.fingerprint.run_policy
         return not self.estimated and not (recorded and set(recorded) <= set(RunPolicy().to_dict()))
 
-    def warnings(self) -> list[str]:
-        """One line each for whoever loads this LUT: a build marked ``quality: poor``, an older protocol."""
+    def warnings(self, shown_as: str | None = None) -> list[str]:
+        """One line each for whoever loads this LUT: a build marked ``quality: poor``, an older
+        protocol. ``shown_as`` names the file in them (default: the path it was loaded from)."""
+        path = shown_as or self.path
         lines = []
         if self.file.quality == "poor":
             rebuild = "rebuild its base on a quieter machine, then this estimate" if self.estimated else "rebuild it on a quieter machine"
             lines.append(
-                f"warning: LUT {self.path} is marked quality: poor ({'; '.join(self.file.quality_notes)}): its predictions may be "
+                f"warning: LUT {path} is marked quality: poor ({'; '.join(self.file.quality_notes)}): its predictions may be "
                 f"off by more than its validation shows; {rebuild}"
             )
         if self.older_protocol:
             lines.append(
-                f"warning: LUT {self.path} was timed with an older protocol (one contiguous attempt per part, not interleaved "
-                f"bursts), which reads a busy machine's noise as latency; rebuild it: {fill_command(self.path, self.file)}"
+                f"warning: LUT {path} was timed with an older protocol (one contiguous attempt per part, not interleaved "
+                f"bursts), which reads a busy machine's noise as latency; rebuild it: {fill_command(path, self.file)}"
             )
         return lines
 

@@ -254,9 +254,14 @@ def estimated_lut(base: LutFile, base_path: str, calibration: Calibration, loo: 
             how="entries are scale[kind] * (host entry - host session call) ** gamma; offset added once per network",
         ),
         provenance=provenance,
-        quality=base.quality,  # an estimate is no better than the host entries it transforms
-        quality_notes=[f"its base {record_path(base_path)}: {note}" for note in base.quality_notes],
+        **carried_quality(base, base_path),
     )
+
+
+def carried_quality(base: LutFile, base_path: str) -> dict:
+    """The quality mark of an estimate: its base's, with the base named in each reason (an
+    estimate is no better than the host entries it transforms)."""
+    return {"quality": base.quality, "quality_notes": [f"its base {record_path(base_path)}: {note}" for note in base.quality_notes]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,10 @@ from typing import Any
 from latency import LUT
 
 
-def lut_info(lut: LUT) -> dict[str, Any]:
+def lut_info(lut: LUT, shown_as: str | None = None) -> dict[str, Any]:
     """Device, engine, whether the latencies are estimated, and the LUT's warnings (a build
-    marked poor), which the summary repeats."""
-    return {**fingerprint_info(lut.fingerprint, lut.estimated), "warnings": lut.warnings()}
+    marked poor), which the summary repeats naming the file ``shown_as``."""
+    return {**fingerprint_info(lut.fingerprint, lut.estimated), "warnings": lut.warnings(shown_as)}
 
 
 def fingerprint_info(fingerprint: dict[str, Any], estimated: bool) -> dict[str, Any]:

@@ -218,7 +218,7 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     worker = args.worker_index is not None
     study = open_study(name=name, storage=storage, multi_objective=args.multi_objective, seed=args.seed + (args.worker_index or 0), pruner=args.pruner, settings=settings)
     train = make_trainer(proxy)
-    info = lut_info(lut)
+    info = lut_info(lut, settings["lut"])
     if study.user_attrs.get(StudyAttr.LUT_INFO) != info:
         study.set_user_attr(StudyAttr.LUT_INFO, info)  # what the outputs say of the latencies, for python -m nas.report
     estimated = " (estimated)" if lut.estimated else ""

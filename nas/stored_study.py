@@ -101,7 +101,7 @@ def report_inputs(study: optuna.Study, log: Callable[[str], None] = print) -> tu
     lut = try_lut(settings, log)
     info = study.user_attrs.get(StudyAttr.LUT_INFO)
     if info is None and lut is not None:  # a study made before the LUT description was stored
-        info = lut_info(lut)
+        info = lut_info(lut, settings.get("lut"))
     elif info is None:  # ... and reported without its LUT: estimated LUTs name their engine "estimate from ..."
         fingerprint = settings.get("lut_fingerprint") or {}
         info = fingerprint_info(fingerprint, estimated=str(fingerprint.get("engine", "")).startswith("estimate"))
