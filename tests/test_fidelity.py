@@ -17,7 +17,7 @@ from conftest import TINY_SPACE
 from latency import load_lut
 from nas.errors import UserError
 from nas.fidelity.__main__ import main
-from nas.fidelity.analysis import screened
+from nas.fidelity.analysis import score_order, screened
 from nas.fidelity.ledger import append_line, read_lines
 from nas.fidelity.ranking import bootstrap_interval, noise, tau
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
@@ -206,6 +206,17 @@ def test_screening_ranks_the_kept_share_by_the_second_stage():
     expensive = pd.Series([0.1, 0.9, 0.5, 0.7], index=list("abcd"))
     order = screened(cheap, expensive, 0.5)
     assert list(order.sort_values(ascending=False).index) == ["b", "a", "c", "d"]  # d's 0.7 never counts: screened out
+
+
+def test_the_report_puts_a_score_over_fewer_rows_below_the_covered_ones():
+    ranks = pd.DataFrame([
+        {"score": "partial", "subset": "band", "rows": 2, "tau": 1.0},
+        {"score": "weak", "subset": "band", "rows": 13, "tau": 0.2},
+        {"score": "strong", "subset": "band", "rows": 13, "tau": 0.5},
+        {"score": "constant", "subset": "band", "rows": 13, "tau": math.nan},
+        {"score": "partial", "subset": "all", "rows": 40, "tau": 1.0},
+    ])
+    assert score_order(ranks) == ["strong", "weak", "constant", "partial"]
 
 
 def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):

@@ -166,6 +166,14 @@ def noise_by_subset(frame: pd.DataFrame) -> dict[str, Noise]:
     return out
 
 
+def score_order(ranks: pd.DataFrame) -> list[str]:
+    """The report's order of scores: the best band tau first among those that cover the most
+    band rows, then the less covered (a partial score's tau over two rows is +-1 and says
+    nothing yet); an undefined tau last in its group."""
+    band = ranks[ranks["subset"] == "band"].set_index("score")
+    return band.assign(tau=band["tau"].fillna(-math.inf)).sort_values(["rows", "tau"], ascending=False).index.tolist()
+
+
 def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], state: Progress, *, rows_path: Path,
            lut_note: str, command: str) -> str:
     """The Markdown report."""
@@ -203,8 +211,7 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
     if ranks.empty:
         lines.append("No tier-1 result yet.")
     else:
-        band = ranks[ranks["subset"] == "band"].set_index("score")["tau"]
-        order = band.sort_values(ascending=False, na_position="last").index
+        order = score_order(ranks)
         lines += ["| score | CPU s / candidate | " + " | ".join(SUBSETS) + " |", "|---|---|" + "---|" * len(SUBSETS)]
         for score in order:
             cells = []
