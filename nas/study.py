@@ -18,6 +18,8 @@ from .errors import UserError
 from .vocabulary import JOURNAL_FILE, SQLITE_FILE, STORAGE_FILES, StudyAttr
 
 PRUNERS = ("median", "hyperband", "none")
+# tpe: the default; random: the baseline a sampler has to beat (random search is strong in NAS).
+SAMPLERS = ("tpe", "random")
 # Where the LUT and space files live may differ between workers; their content is compared
 # through the space hash and the LUT fingerprint.
 LOCATION_SETTINGS = ("lut", "space")
@@ -103,6 +105,16 @@ def open_storage(url: str, *, heartbeat_seconds: int = 10) -> optuna.storages.Ba
             raise UserError(f"cannot open storage {shown} ({reason}): check that the database server runs and the URL is right") from None
 
 
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate, group
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=8)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
+
+
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
@@ -121,19 +133,17 @@ def open_study(
     seed: int,
     pruner: str,
     settings: dict[str, Any],
+    sampler: str = "tpe",
     log: Callable[[str], None] = print,
 ) -> optuna.Study:
     """Create the study or load it; on load, refuse settings that differ from the first run's
     (a study mixes results only when they are comparable), and fail (saying so) the trials that
     a stopped run left running."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=8)
     directions = ["maximize", "minimize"] if multi_objective else ["maximize"]
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=sampler,
+        sampler=make_sampler(sampler, seed),
         pruner=make_pruner(pruner),
         directions=directions,
         load_if_exists=True,

@@ -78,7 +78,8 @@ def summary_text(
         f"# Study {settings.get('study', '')}",
         "",
         f"- budget: {budget_ms:g} ms{estimated}, latency from `{settings.get('lut')}` ({lut_info.get('device')}, {lut_info.get('engine', '')})",
-        f"- space: `{settings.get('space')}`; proxy: {settings.get('proxy_summary', settings.get('proxy_id'))}",
+        f"- space: `{settings.get('space')}`; proxy: {settings.get('proxy_summary', settings.get('proxy_id'))}"
+        + (f"; sampler: {settings['sampler']}" if "sampler" in settings else ""),  # stored only when not TPE
         f"- trials: {len(frame)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})",
         *(f"- {line}" for line in lut_info.get("warnings", [])),
         "",

@@ -28,6 +28,7 @@ from nas.objective import Objective
 from nas.proxy import QUICK, train_proxy
 from nas.search import main
 from nas.study import open_storage, open_study
+from nas.vocabulary import StudyAttr
 from space import arch_id, load_space
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +143,22 @@ def test_pruner_stops_early_epochs_but_never_after_the_last(tmp_path, tiny_lut_p
         assert (trial.state, trial.user_attrs["status"], len(trial.user_attrs["epoch_accuracies"])) == (optuna.trial.TrialState.PRUNED, "pruned", 1)
     else:
         assert (trial.state, trial.user_attrs["status"]) == (optuna.trial.TrialState.COMPLETE, "trained")
+
+
+def test_the_random_sampler_is_a_setting_of_the_study(tmp_path, tiny_lut_path, budget_ms, capsys):
+    """--sampler random runs a real study with Optuna's RandomSampler, says so in the summary,
+    and a rerun with the default sampler is refused (the two do not mix in one study)."""
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines", "--confirm-top", "0", "--sampler", "random")) == 0
+    assert "sampler: random" in (tmp_path / "t" / "summary.md").read_text()
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 't' / 'study.db'}")
+    assert study.user_attrs[StudyAttr.SETTINGS]["sampler"] == "random"
+    capsys.readouterr()
+    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "2", "--no-baselines", "--confirm-top", "0")) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "sampler: 'random' -> None" in line and "rerun with the same ones" in line
+    storage = open_storage(f"sqlite:///{tmp_path / 'other.db'}")
+    opened = open_study(name="s", storage=storage, multi_objective=False, seed=0, pruner="none", settings={}, sampler="random")
+    assert isinstance(opened.sampler, optuna.samplers.RandomSampler)
 
 
 def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path):
