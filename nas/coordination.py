@@ -126,6 +126,14 @@ def fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def queue_interrupted(trial: optuna.Trial) -> None:
+    """Queue the candidate of a trial stopped by Ctrl-C once more, so that a rerun trains it: an
+    interrupt is the user's doing, not the candidate's, so it is queued even if it was itself a
+    retry. A candidate not yet fully drawn (no ``arch``) is left to the sampler."""
+    if TrialAttr.ARCH in trial.user_attrs:
+        trial.study.enqueue_trial(trial.params, user_attrs={TrialAttr.RETRY_OF: trial.user_attrs.get(TrialAttr.RETRY_OF, trial.number)})
+
+
 def retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a failed trial's candidate once more (not a retry's: one retry per candidate).
     Unlike Optuna's ``RetryHeartbeatStaleTrialCallback`` it copies no user attrs, so the retry

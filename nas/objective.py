@@ -13,7 +13,7 @@ import optuna
 from repghost import NetConfig, build, count
 from space import SearchSpace, arch_id
 
-from .coordination import Heartbeat, earlier_trials, slots_taken, take_ticket, wait_for_claims, worker_name
+from .coordination import Heartbeat, earlier_trials, queue_interrupted, slots_taken, take_ticket, wait_for_claims, worker_name
 from .evaluations import Evaluation, lookup, store
 from .vocabulary import Status, TrialAttr
 
@@ -81,7 +81,11 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> Any:
         with Heartbeat(trial, self.beat_every_s):
             trial.set_user_attr(TrialAttr.WORKER, worker_name())
-            return self._run(trial)
+            try:
+                return self._run(trial)
+            except KeyboardInterrupt:  # Optuna fails this trial and stops; a rerun trains its candidate
+                queue_interrupted(trial)
+                raise
 
     def _run(self, trial: optuna.Trial) -> Any:
         study = trial.study

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -108,21 +109,48 @@ def study_name(budget_ms: float, data: str, quick: bool, multi: bool) -> str:
     return f"budget-{budget_ms:g}ms-{data_part}{'-mo' if multi else ''}{'-quick' if quick else ''}"
 
 
+# Optuna's trial loop logs a trial stopped by Ctrl-C as failed, with a traceback, from this
+# logger (a private module's name: Optuna has no public switch for that one message).
+OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"
+INTERRUPTED = ("interrupted: every finished trial, baseline and confirmation is kept in the study's storage (a candidate "
+               "whose training was cut short is queued again); rerun the same command to resume")
+
+
+class NoInterruptTraceback(logging.Filter):
+    """Drops Optuna's two records of a trial stopped by Ctrl-C ("Trial N failed with parameters
+    ..." with the traceback, then "Trial N failed with value None."): the search says it in one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped: set[str] = set()  # "Trial N" of each trial dropped so far
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        trial = record.getMessage().split(" failed with ", 1)[0]
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self.stopped.add(trial)
+            return False
+        return trial not in self.stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker_index is not None:
         # The parent stops its workers with SIGINT; a search started from a background shell
         # (`nohup ... &`) hands its children SIGINT ignored, and they would never stop.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    quiet = NoInterruptTraceback()
+    logging.getLogger(OPTUNA_TRIAL_LOGGER).addFilter(quiet)
     try:
         return run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if args.worker_index is None:
-            raise
-        return 130  # a worker interrupted by its parent: the parent says what happened
+        if args.worker_index is None:  # a worker's parent says what happened
+            print(INTERRUPTED, file=sys.stderr)
+        return 130
+    finally:
+        logging.getLogger(OPTUNA_TRIAL_LOGGER).removeFilter(quiet)
 
 
 def proxy_settings(args: argparse.Namespace) -> ProxyConfig:

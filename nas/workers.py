@@ -54,7 +54,7 @@ def run_workers(commands: list[list[str]], log: Callable[[str], None] = print) -
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if interrupted:
-        log("interrupted: the workers' finished trials are kept in the storage, the running ones marked failed; rerun the same command to resume")
+        log("interrupted: the workers' finished trials are kept in the storage, the running ones marked failed and their candidates queued again; rerun the same command to resume")
         raise SystemExit(130)
     return codes
 

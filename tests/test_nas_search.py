@@ -215,6 +215,31 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, bu
     assert not any(t.state == optuna.trial.TrialState.RUNNING for t in after.values())
 
 
+def test_ctrl_c_is_one_line_and_the_interrupted_candidate_is_trained_on_resume(tmp_path, tiny_lut_path, budget_ms, capfd, monkeypatch):
+    """Ctrl-C during the second proxy training (the hook raises it there, as the signal would):
+    one line says what was kept, no traceback, and the rerun trains that very candidate."""
+    trainings = []
+
+    def interrupted_second(*args, **kwargs):
+        trainings.append(1)
+        if len(trainings) == 2:
+            raise KeyboardInterrupt
+        return train_proxy(*args, **kwargs)
+
+    monkeypatch.setattr("nas.search.train_proxy", interrupted_second)
+    args = _args(tmp_path, tiny_lut_path, budget_ms, "--trials", "3", "--no-baselines", "--confirm-top", "0")
+    assert main(args) == 130
+    err = capfd.readouterr().err
+    assert "interrupted: every finished trial" in err and "rerun the same command to resume" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "failed with" not in err
+    storage = f"sqlite:///{tmp_path / 't' / 'study.db'}"
+    (stopped,) = [t for t in optuna.load_study(study_name="t", storage=storage).trials if t.state == optuna.trial.TrialState.FAIL]
+    monkeypatch.setattr("nas.search.train_proxy", train_proxy)
+    assert main(args) == 0
+    retries = [t for t in optuna.load_study(study_name="t", storage=storage).trials if t.user_attrs.get("retry_of") == stopped.number]
+    assert [(t.state, t.params) for t in retries] == [(optuna.trial.TrialState.COMPLETE, stopped.params)]
+
+
 def _error(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err
