@@ -301,7 +301,8 @@ def read_lut_file(path: str | Path) -> LutFile:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValueError(f"no LUT file at {path}; build one with python -m latency.build_lut --device host --out {path}") from None
+        raise ValueError(f"no LUT file at {path}; build one with python -m latency.build_lut --device host (or --device arm "
+                         f"--remote USER@BOARD, on the board) --out {path}") from None
     except OSError as error:
         raise ValueError(f"cannot read LUT file {path}: {error.strerror}") from None
     try:

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None, *, after_checkpoint: Callable[[int], Non
     """The command line; ``after_checkpoint(epoch)`` runs after each epoch's checkpoint (tests
     stop the process there)."""
     args = parse_args(argv)
-    return run_command(lambda: run(args, after_checkpoint), on_interrupt="the last finished epoch is saved; rerun the same command to resume")
+    return run_command(lambda: run(args, after_checkpoint), on_interrupt="every finished epoch is checkpointed (none if the first was cut short); rerun the same command to resume")
 
 
 if __name__ == "__main__":

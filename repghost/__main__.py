@@ -51,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.resolution < 32:
             raise ValueError(f"--resolution must be at least 32, got {args.resolution}")
         if args.all:
-            print(f"{'width':>6} {'params_train':>13} {'params_deploy':>14} {'MACs (conv+linear)':>19} {'fvcore total':>13}")
+            print(f"{'width':>6} {'params_train':>13} {'params_deploy':>14} {'MACs_train (conv+linear)':>25} {'fvcore_total_train':>19}")
             for width in widths:
                 model = build(make(width))
                 train, deploy = count(model, args.resolution), count(reparameterize(model), args.resolution)
-                print(f"{width!s:>6} {train.params:13,d} {deploy.params:14,d} {train.macs:19,d} {train.fvcore_total:13,d}")
+                print(f"{width!s:>6} {train.params:13,d} {deploy.params:14,d} {train.macs:25,d} {train.fvcore_total:19,d}")
             return 0
         config = make(args.width)
     except ValueError as error:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -131,7 +132,10 @@ def train_tier1(row: Row, seed: int, tier: Tier1, threads: int, after_epoch: Cal
     torch.set_num_threads(threads)
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     try:
-        with torch.random.fork_rng(devices=[]), tqdm(disable=True) as bar:
+        images = data.steps_per_epoch * data.batch * recipe.epochs
+        bar = tqdm(total=images, unit="img", unit_scale=True, desc=f"{row.name} seed {seed}", leave=False,
+                   mininterval=1 if sys.stderr.isatty() else 60, dynamic_ncols=True)  # a run is minutes long
+        with torch.random.fork_rng(devices=[]), bar:
             run = Run(row.arch, recipe, data, state, resume=False)
             for epoch in range(1, recipe.epochs + 1):
                 run.train_epoch(bar)
