@@ -22,9 +22,10 @@ from nas.fidelity.ledger import append_line, read_lines
 from nas.fidelity.ranking import bootstrap_interval, noise, tau
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
 from nas.fidelity.scorers import SCORE_FIELDS, naswot_of, run_scorer, synflow_of
-from nas.fidelity.tiers import RUN_FIELDS, Tier1, plan, run_tier1, run_tier2
+from nas.fidelity.tiers import RUN_FIELDS, Tier1, import_tier2, plan, run_tier1, run_tier2
 from nas.proxy import QUICK
 from nas.recipes import Recipe
+from nas.training import train
 from space import arch_id, load_space
 
 TINY_TIER = Tier1(data="synthetic", train_images=256, epochs=2, val_images=2100)
@@ -146,6 +147,23 @@ def test_tier2_trains_with_nas_training_and_resumes(rows_file, tmp_path):
     line = read_lines(tmp_path / "tier2.csv", RUN_FIELDS)[0]
     assert line["val_images"] == "2000" and line["train_images"] == "4000"
     assert (tmp_path / "runs" / f"{rows[0].name}-{rows[0].id}-seed0" / "model.onnx").is_file()
+
+
+def test_a_finished_nas_train_run_of_a_row_stands_for_its_tier2_run(rows_file, tmp_path):
+    rows = read_rows(rows_file)[:1]
+    recipe = Recipe(epochs=1, batch_size=64)
+    out = tmp_path / "trained"
+    metrics = train(rows[0].arch, recipe, data="synthetic", out=out, seed=1, split_seed=0, threads=1)  # what nas.train runs
+    ledger = tmp_path / "tier2.csv"
+    kwargs = dict(data="synthetic", recipe=recipe, log=lambda _: None)
+    assert import_tier2(rows, ledger, [out], **kwargs) == 1
+    assert import_tier2(rows, ledger, [out], **kwargs) == 0  # already there
+    (line,) = read_lines(ledger, RUN_FIELDS)
+    assert (line["id"], line["seed"], float(line["val_accuracy"])) == (rows[0].id, "1", metrics["val_accuracy"])
+    with pytest.raises(UserError, match="differs from a tier-2 run of .* in threads"):
+        import_tier2(rows, tmp_path / "other.csv", [out], threads=2, **kwargs)
+    with pytest.raises(UserError, match="no readable metrics.json"):
+        import_tier2(rows, tmp_path / "other.csv", [tmp_path], **kwargs)
 
 
 def test_training_free_scores_by_hand():

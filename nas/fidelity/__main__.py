@@ -3,6 +3,7 @@
     python -m nas.fidelity draw                       # results/fidelity/rows.csv
     python -m nas.fidelity tier1 --seeds 0 1          # resumable; appends to results/fidelity/tier1.csv
     python -m nas.fidelity tier2 --ids <id> ...       # the full reference recipe for chosen rows
+    python -m nas.fidelity tier2 --from-runs DIR ...  # finished nas.train runs that are tier-2 runs
     python -m nas.fidelity score --scorer proxy-today # a proxy recipe or training-free score per row
     python -m nas.fidelity analyse                    # results/fidelity/report.md and ranking.csv
 
@@ -60,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             tier.add_argument("--limit", type=int, default=None, help="stop after this many runs")
         else:
             tier.add_argument("--runs", type=Path, default=OUT / "tier2", help="folder of the runs' checkpoints and outputs")
+            tier.add_argument("--from-runs", nargs="+", type=Path, default=None, metavar="DIR",
+                              help="instead of training: ledger lines for finished python -m nas.train runs of rows that "
+                              "are tier-2 runs already (same settings; anything else is refused)")
 
     score = sub.add_parser("score", formatter_class=DefaultsFormatter, help="score the rows with a proxy recipe or a training-free score")
     score.add_argument("--scorer", required=True, help="proxy-today, proxy-images4x, proxy-epochs3x, proxy-val10k, proxy-64px, synflow or naswot")
@@ -147,10 +151,14 @@ def log(text: str) -> None:
 
 
 def command_tier(args: argparse.Namespace) -> None:
-    from .tiers import Tier1, parse_shard, run_tier1, run_tier2
+    from .tiers import Tier1, import_tier2, parse_shard, run_tier1, run_tier2
 
+    if args.command == "tier2" and args.from_runs is not None:
+        import_tier2(rows_to_run(args), args.out, args.from_runs, data=args.data, split_seed=args.split_seed,
+                     threads=args.threads, log=log)
+        return
     if args.command == "tier2" and args.ids is None:
-        raise UserError("tier2 trains chosen rows only: pass --ids (row ids or names)")
+        raise UserError("tier2 trains chosen rows only: pass --ids (row ids or names), or --from-runs")
     rows = rows_to_run(args)
     if args.command == "tier1":
         with user_input():

@@ -39,7 +39,7 @@ from ..errors import UserError, user_input
 from ..proxy import DEFAULT as PROXY_DEFAULT
 from ..proxy import evaluate, normalizer
 from ..recipes import Recipe, recipe_for
-from ..training import Prepared, Run, train
+from ..training import Prepared, Run, run_settings, train
 from .ledger import append_line, read_lines
 from .rows import Row
 
@@ -183,14 +183,29 @@ def run_tier1(rows: list[Row], ledger: Path, *, seeds: Iterable[int], tier: Tier
     return count
 
 
+def tier2_settings_id(data: str, split_seed: int, threads: int, recipe: Recipe) -> str:
+    return settings_id({"tier": 2, "data": data, "split_seed": split_seed, "val_size": PROXY_DEFAULT.val_size,
+                        "recipe": recipe.to_dict(), "threads": threads})
+
+
+def tier2_line(row: Row, seed: int, metrics: dict[str, Any], threads: int, sid: str) -> dict[str, Any]:
+    """The ledger line of a finished ``nas.training.train`` run of ``row``."""
+    return {"row": row.row, "id": row.id, "name": row.name, "seed": seed, "val_accuracy": metrics["val_accuracy"],
+            "search_split_accuracy": metrics["val_accuracy"], "val_images": metrics["val_images"],
+            "train_images": metrics["train_images"], "epochs": metrics["epochs_done"],
+            "cpu_seconds": metrics["cpu_seconds"], "wall_seconds": metrics["wall_seconds"],
+            "train_images_per_second": metrics["train_images_per_second"], "load_1min": round(os.getloadavg()[0], 2),
+            "threads": threads, "settings_id": sid,
+            "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def run_tier2(rows: list[Row], ledger: Path, runs_dir: Path, *, seeds: Iterable[int], data: str = "fashion-mnist",
               split_seed: int = 0, threads: int = 1, recipe: Recipe | None = None, log: Callable[[str], None] = print) -> int:
     """``nas.training.train`` with ``recipe`` (default: the data set's full reference recipe) for
     each given row and seed, in ``runs_dir/<name>-<id>-seed<seed>`` (resumable per epoch), then a
     ledger line."""
     recipe = recipe or recipe_for(data)
-    sid = settings_id({"tier": 2, "data": data, "split_seed": split_seed, "val_size": PROXY_DEFAULT.val_size,
-                       "recipe": recipe.to_dict(), "threads": threads})
+    sid = tier2_settings_id(data, split_seed, threads, recipe)
     done = finished(ledger, sid)
     count = 0
     for seed in seeds:
@@ -199,14 +214,43 @@ def run_tier2(rows: list[Row], ledger: Path, runs_dir: Path, *, seeds: Iterable[
                 continue
             metrics = train(row.arch, recipe, data=data, out=runs_dir / f"{row.name}-{row.id}-seed{seed}",
                             origin=f"fidelity row {row.row} ({row.name})", seed=seed, split_seed=split_seed, threads=threads)
-            line = {"row": row.row, "id": row.id, "name": row.name, "seed": seed, "val_accuracy": metrics["val_accuracy"],
-                    "search_split_accuracy": metrics["val_accuracy"], "val_images": metrics["val_images"],
-                    "train_images": metrics["train_images"], "epochs": metrics["epochs_done"],
-                    "cpu_seconds": metrics["cpu_seconds"], "wall_seconds": metrics["wall_seconds"],
-                    "train_images_per_second": metrics["train_images_per_second"], "load_1min": round(os.getloadavg()[0], 2),
-                    "threads": threads, "settings_id": sid,
-                    "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            line = tier2_line(row, seed, metrics, threads, sid)
             append_line(ledger, RUN_FIELDS, line)
             count += 1
             log(f"tier 2 {row.name} {row.id} seed {seed}: val {line['val_accuracy']:.4f}, {line['cpu_seconds']:.0f} CPU s")
+    return count
+
+
+def import_tier2(rows: list[Row], ledger: Path, runs: Iterable[Path], *, data: str = "fashion-mnist", split_seed: int = 0,
+                 threads: int = 1, recipe: Recipe | None = None, log: Callable[[str], None] = print) -> int:
+    """Ledger lines for finished ``python -m nas.train`` runs of rows that are tier-2 runs
+    already (same architecture, data, split, recipe and threads as ``run_tier2`` would use): an
+    hour of training each, not done twice. Anything else is refused, naming what differs."""
+    recipe = recipe or recipe_for(data)
+    sid = tier2_settings_id(data, split_seed, threads, recipe)
+    done = finished(ledger, sid)
+    by_arch = {json.dumps(row.arch.to_dict(), sort_keys=True): row for row in rows}
+    count = 0
+    for run in runs:
+        try:
+            metrics = json.loads((Path(run) / "metrics.json").read_text())
+        except (OSError, ValueError):
+            raise UserError(f"{run} holds no readable metrics.json: name a python -m nas.train output folder") from None
+        if not metrics.get("complete"):
+            raise UserError(f"{run} has {metrics.get('epochs_done')} epochs of its recipe's {metrics['settings']['recipe']['epochs']}: finish it first (rerun its command)")
+        settings = metrics["settings"]
+        row = by_arch.get(json.dumps(settings["architecture"], sort_keys=True))
+        if row is None:
+            raise UserError(f"{run} trained an architecture that is no row of the rows file: only rows have tier-2 lines")
+        expected = json.loads(json.dumps(run_settings(row.arch, recipe, data, settings["seed"], split_seed, threads)))  # as stored
+        differing = sorted(key for key in expected if settings.get(key) != expected[key])
+        if differing:
+            raise UserError(f"{run} differs from a tier-2 run of {row.name} in {', '.join(differing)}: it cannot stand for one")
+        if (row.id, settings["seed"]) in done:
+            log(f"tier 2 {row.name} {row.id} seed {settings['seed']}: already in {ledger}")
+            continue
+        append_line(ledger, RUN_FIELDS, tier2_line(row, settings["seed"], metrics, threads, sid))
+        done.add((row.id, settings["seed"]))
+        count += 1
+        log(f"tier 2 {row.name} {row.id} seed {settings['seed']}: val {metrics['val_accuracy']:.4f} from {run}")
     return count
