@@ -19,15 +19,16 @@ from pathlib import Path
 
 from nas.confirmation import ALPHA, welch_greater_p
 from nas.recipes import recipe_for
+from nas.training import METRICS_FILE
 
 
 def finished_runs(folders: list[Path]) -> list[dict]:
     """One row per finished run: folder, augment, seed, final val accuracy, the recipe minus augment."""
     rows = []
     for folder in folders:
-        path = folder / "metrics.json"
+        path = folder / METRICS_FILE
         if not path.is_file():
-            print(f"skipped {folder}: no metrics.json", file=sys.stderr)
+            print(f"skipped {folder}: no {METRICS_FILE}", file=sys.stderr)
             continue
         metrics = json.loads(path.read_text())
         if not metrics.get("complete"):

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from nas.train import main as train
+from nas.training import METRICS_FILE
 
 DEFAULT_OUT = "results/train/plateau-repghostnet-0.5x-fashion-mnist-seed0"
 PLATEAU_POINTS = 0.3
@@ -33,7 +34,7 @@ def plateau_gain(accuracies: list[float], epochs: int) -> tuple[int, float] | No
 
 
 def report(out: Path) -> None:
-    path = out / "metrics.json"
+    path = out / METRICS_FILE
     if not path.is_file():
         print(f"{path}: no epoch finished yet")
         return

@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from types import TracebackType
-from typing import Callable
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -131,15 +131,20 @@ def queue_interrupted(trial: optuna.Trial) -> None:
     interrupt is the user's doing, not the candidate's, so it is queued even if it was itself a
     retry. A candidate not yet fully drawn (no ``arch``) is left to the sampler."""
     if TrialAttr.ARCH in trial.user_attrs:
-        trial.study.enqueue_trial(trial.params, user_attrs={TrialAttr.RETRY_OF: trial.user_attrs.get(TrialAttr.RETRY_OF, trial.number)})
+        _queue_again(trial.study, trial.params, trial.user_attrs.get(TrialAttr.RETRY_OF, trial.number))
 
 
 def retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed trial's candidate once more (not a retry's: one retry per candidate).
-    Unlike Optuna's ``RetryHeartbeatStaleTrialCallback`` it copies no user attrs, so the retry
-    starts undeclared, with no ticket, like any new trial."""
+    """Queue a failed trial's candidate once more (not a retry's: one retry per candidate)."""
     if TrialAttr.RETRY_OF not in trial.user_attrs:
-        study.enqueue_trial(trial.params, user_attrs={TrialAttr.RETRY_OF: trial.number})
+        _queue_again(study, trial.params, trial.number)
+
+
+def _queue_again(study: optuna.Study, params: dict[str, Any], original: int) -> None:
+    """Enqueue ``params`` as a retry of trial ``original``. Unlike Optuna's
+    ``RetryHeartbeatStaleTrialCallback`` it copies no user attrs, so the retry starts undeclared,
+    with no ticket, like any new trial."""
+    study.enqueue_trial(params, user_attrs={TrialAttr.RETRY_OF: original})
 
 
 def _never_started(trial: FrozenTrial, after_s: float) -> bool:

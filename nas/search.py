@@ -29,7 +29,7 @@ from .outputs import trials_frame
 from .progress import Progress, count_evaluated
 from .proxy import DEFAULT_THREADS, PRESETS, ProxyConfig, split_for, train_proxy
 from .report_writer import write_report
-from .study import PRUNERS, SAMPLERS, default_storage_url, move_to_journal, open_storage, open_study
+from .study import DEFAULT_SAMPLER, PRUNERS, SAMPLERS, default_storage_url, move_to_journal, open_storage, open_study
 from .vocabulary import DEFAULT_LUTS, PROJECT_ROOT, SQLITE_FILE, StudyAttr, name_part
 from .workers import ParentWatch, run_workers, worker_commands
 
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--multi-objective", action="store_true", help="accuracy and latency both as objectives")
     parser.add_argument("--quick", action="store_true", help="the quick proxy recipe and 8 trials: a smoke run in minutes")
     parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="pruner for proxy training (benchmarks/pruner_choice.py measured the choice)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler: tpe (multivariate TPE), or random, the baseline it is compared with")
+    parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER, help="Optuna sampler: tpe (multivariate TPE), or random, the baseline it is compared with")
     parser.add_argument("--no-baselines", action="store_true", help="skip training the paper baselines")
     parser.add_argument("--confirm-top", type=int, default=CONFIRM_TOP, help="searched candidates trained again with fresh seeds at the end, beside every paper baseline within the budget (0: no confirmation)")
     parser.add_argument("--confirm-seeds", type=int, default=None, help=f"fresh seeds per confirmed architecture (default: {CONFIRM_SEEDS}, or {QUICK_CONFIRM_SEEDS} with --quick)")
@@ -244,7 +244,7 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
         "multi_objective": args.multi_objective,
         "seed": args.seed,
     }
-    if args.sampler != "tpe":  # studies from before the option were TPE and stored no sampler
+    if args.sampler != DEFAULT_SAMPLER:  # studies from before the option were TPE and stored no sampler
         settings["sampler"] = args.sampler
     worker = args.worker_index is not None
     study = open_study(name=name, storage=storage, multi_objective=args.multi_objective, seed=args.seed + (args.worker_index or 0), pruner=args.pruner, settings=settings,

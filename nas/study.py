@@ -20,6 +20,7 @@ from .vocabulary import JOURNAL_FILE, SQLITE_FILE, STORAGE_FILES, StudyAttr
 PRUNERS = ("median", "hyperband", "none")
 # tpe: the default; random: the baseline a sampler has to beat (random search is strong in NAS).
 SAMPLERS = ("tpe", "random")
+DEFAULT_SAMPLER = "tpe"
 # Where the LUT and space files live may differ between workers; their content is compared
 # through the space hash and the LUT fingerprint.
 LOCATION_SETTINGS = ("lut", "space")
@@ -133,7 +134,7 @@ def open_study(
     seed: int,
     pruner: str,
     settings: dict[str, Any],
-    sampler: str = "tpe",
+    sampler: str = DEFAULT_SAMPLER,
     log: Callable[[str], None] = print,
 ) -> optuna.Study:
     """Create the study or load it; on load, refuse settings that differ from the first run's

@@ -39,6 +39,8 @@ from .recipes import Recipe, lr_factor
 # accepted.
 ONNX_CHECK_IMAGES = 16
 ONNX_TOLERANCE = 1e-4
+# A run's record in its folder: settings, per-epoch accuracy, CPU seconds, completion.
+METRICS_FILE = "metrics.json"
 
 
 def held_out_split(data: str, resolution: int, split_seed: int) -> tuple[Split, Dataset]:
@@ -289,7 +291,7 @@ def train(
             metrics = {**run.metrics(origin), **run.finish(out, test)}
     finally:
         torch.set_num_threads(previous_threads)
-    write_json_atomic(out / "metrics.json", metrics)
+    write_json_atomic(out / METRICS_FILE, metrics)
     return metrics
 
 
@@ -310,7 +312,7 @@ def _epochs(run: Run, out: Path, origin: str, after_checkpoint: Callable[[int], 
             state.wall_seconds += time.perf_counter() - wall_start
             run.snapshot()
             state.save(out)
-            write_json_atomic(out / "metrics.json", run.metrics(origin))
+            write_json_atomic(out / METRICS_FILE, run.metrics(origin))
             bar.write(f"epoch {epoch}/{recipe.epochs}: val accuracy {state.val_accuracies[-1]:.4f} "
                       f"(last loss {loss:.3f}, lr {run.optimizer.param_groups[0]['lr']:.3g})")
             if after_checkpoint is not None:

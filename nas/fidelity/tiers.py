@@ -39,7 +39,7 @@ from ..errors import UserError, user_input
 from ..proxy import DEFAULT as PROXY_DEFAULT
 from ..proxy import evaluate, normalizer
 from ..recipes import Recipe, recipe_for
-from ..training import Prepared, Run, run_settings, train
+from ..training import METRICS_FILE, Prepared, Run, run_settings, train
 from .ledger import append_line, read_lines
 from .rows import Row
 
@@ -233,9 +233,9 @@ def import_tier2(rows: list[Row], ledger: Path, runs: Iterable[Path], *, data: s
     count = 0
     for run in runs:
         try:
-            metrics = json.loads((Path(run) / "metrics.json").read_text())
+            metrics = json.loads((Path(run) / METRICS_FILE).read_text())
         except (OSError, ValueError):
-            raise UserError(f"{run} holds no readable metrics.json: name a python -m nas.train output folder") from None
+            raise UserError(f"{run} holds no readable {METRICS_FILE}: name a python -m nas.train output folder") from None
         if not metrics.get("complete"):
             raise UserError(f"{run} has {metrics.get('epochs_done')} epochs of its recipe's {metrics['settings']['recipe']['epochs']}: finish it first (rerun its command)")
         settings = metrics["settings"]
