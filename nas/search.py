@@ -23,6 +23,7 @@ from .budget import parse_budget
 from .cli import DefaultsFormatter
 from .confirmation import Plan, confirm, fresh_seeds, targets
 from .errors import UserError, user_input
+from .interrupts import ObjectiveOnlyInterrupts
 from .lut_info import lut_info
 from .objective import Objective, Trainer
 from .outputs import trials_frame
@@ -275,7 +276,9 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     elif done_before < args.trials:
         prefix = f"worker {args.worker_index + 1}/{args.worker_count} | " if worker else ""
         progress = Progress(args.trials, done_before, prefix)
-        study.optimize(objective, n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
+        guarded = ObjectiveOnlyInterrupts(objective)
+        with guarded.installed():
+            study.optimize(guarded, n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
     elif not worker:
         print(f"study {name} already has {done_before} evaluated candidates (>= --trials {args.trials}); writing outputs", flush=True)
     if worker:
