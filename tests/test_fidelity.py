@@ -17,7 +17,7 @@ from conftest import TINY_SPACE
 from latency import load_lut
 from nas.errors import UserError
 from nas.fidelity.__main__ import main
-from nas.fidelity.analysis import score_order, screened
+from nas.fidelity.analysis import choice_section, choose, score_order, screened
 from nas.fidelity.ledger import append_line, read_lines
 from nas.fidelity.ranking import bootstrap_interval, noise, tau
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
@@ -237,6 +237,37 @@ def test_the_report_puts_a_score_over_fewer_rows_below_the_covered_ones():
     assert score_order(ranks) == ["strong", "weak", "constant", "partial"]
 
 
+def test_the_proxy_is_chosen_on_the_choosing_half_alone():
+    def line(score, subset, rows, value, cpu):
+        return {"score": score, "subset": subset, "rows": rows, "tau": value, "cpu_seconds_per_candidate": cpu}
+
+    ranks = pd.DataFrame([
+        line("tier2", "band-choose", 13, 0.9, 4000.0),  # a ground truth, not a proxy
+        line("partial", "band-choose", 5, 0.8, 1.0),  # not every row of the half
+        line("dear", "band-choose", 13, 0.5001, 60.0),
+        line("cheap", "band-choose", 13, 0.4999, 20.0),  # the same to 3 decimals, and cheaper
+        line("weak", "band-choose", 13, 0.2, 0.0),
+        line("weak", "band-report", 13, 0.9, 0.0),  # the other half never decides
+    ])
+    picked = choose(ranks)
+    assert (picked.score, picked.contenders) == ("cheap", 3) and picked.choose_tau == pytest.approx(0.4999)
+    assert choose(ranks[ranks["subset"] == "band-report"]) is None
+
+
+def test_targets_are_checked_on_the_reporting_half_against_the_ceiling():
+    def lines(score, choose_tau, report_tau, paper_tau):
+        return [{"score": score, "subset": subset, "rows": 13, "tau": value, "low": value - 0.3, "high": value + 0.3,
+                 "cpu_seconds_per_candidate": 20.0} for subset, value in (("band-choose", choose_tau), ("band-report", report_tau), ("paper", paper_tau))]
+
+    ranks = pd.DataFrame(lines("proxy-new@0", 0.7, 0.45, 0.9) + lines("proxy-today@0", 0.3, 0.2, 0.6) + lines("params_task", 0.1, 0.3, 0.9))
+    ceiling = {"band": noise([0.1, 0.2, 0.3, 0.4], [0.1, 0.3, 0.2, 0.4]), "paper": noise([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])}
+    assert ceiling["band"].seed_tau == pytest.approx(2 / 3)  # so the band's target is 0.57, below 0.6
+    text = "\n".join(choice_section(ranks, ceiling, complete=True))
+    assert "Chosen: **proxy-new@0**" in text
+    assert "band-report tau 0.45 against a target of 0.57" in text and ": not met; above #params' 0.30: met." in text
+    assert "paper tau 0.90 against a target of 0.85" in text and "1.00 when lower): met." in text
+
+
 def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
     rows = read_rows(rows_file)
     run_tier1(rows, tmp_path / "tier1.csv", seeds=[0, 1], tier=dataclasses.replace(TINY_TIER, epochs=1), limit=len(rows) + 1, log=lambda _: None)
@@ -255,6 +286,7 @@ def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
     assert set(ranks["score"]) >= {"params", "macs_task", "synflow@0", "synflow@1", "synflow@mean2",
                                    "proxy-today@mean2 on top 50% by synflow@0", "proxy-today@0 on top 50% by params_task"}
     assert "| proxy-today@mean2 |" in text
+    assert "Chosen: **" in text and "Targets are checked once tier 1 is complete." in text
 
 
 def test_cli_refuses_bad_input(rows_file, tmp_path, capsys):

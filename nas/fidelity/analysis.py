@@ -174,6 +174,76 @@ def score_order(ranks: pd.DataFrame) -> list[str]:
     return band.assign(tau=band["tau"].fillna(-math.inf)).sort_values(["rows", "tau"], ascending=False).index.tolist()
 
 
+TODAY = "proxy-today@0"  # what the search scores a candidate with today: the default preset, one seed
+TARGET_BAND_TAU = 0.6  # the issue's targets for the chosen proxy (band: or within 0.1 of tier 1's own seed tau)
+TARGET_PAPER_TAU = 0.85
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The proxy chosen on ``band-choose``: the score with the highest tau there among those
+    that cover every band-choose row with a tier-1 result; a tie (to 3 decimals) goes to the
+    cheaper. Ground truths (tier 2) are not candidates. ``contenders``: how many competed, the
+    size of the search that flatters the choosing half's figure."""
+
+    score: str
+    choose_tau: float
+    contenders: int
+
+
+def choose(ranks: pd.DataFrame) -> Choice | None:
+    half = ranks[(ranks["subset"] == "band-choose") & (ranks["score"] != "tier2") & ranks["tau"].notna()]
+    if half.empty:
+        return None
+    covered = half[half["rows"] == half["rows"].max()]
+    best = covered.assign(rounded=covered["tau"].round(3)).sort_values(["rounded", "cpu_seconds_per_candidate"], ascending=[False, True]).iloc[0]
+    return Choice(str(best["score"]), float(best["tau"]), len(covered))
+
+
+def _cell(ranks: pd.DataFrame, score: str, subset: str) -> str:
+    hit = ranks[(ranks["score"] == score) & (ranks["subset"] == subset)]
+    if hit.empty or math.isnan(hit["tau"].iloc[0]):
+        return "-"
+    line = hit.iloc[0]
+    return f"{line['tau']:.2f} [{line['low']:.2f}, {line['high']:.2f}] (n={line['rows']})"
+
+
+def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool) -> list[str]:
+    """The chosen proxy beside today's recipe and #params, on the half it was not chosen on, and
+    the issue's targets checked there (only once tier 1 is complete)."""
+    picked = choose(ranks)
+    lines = ["## The proxy chosen on band-choose, reported on band-report", ""]
+    if picked is None:
+        return lines + ["No score has a tau on band-choose yet.", ""]
+    lines += [f"Rule: the highest tau on `band-choose` among the {picked.contenders} scores covering all its rows (a tie to "
+              f"3 decimals goes to the cheaper). Chosen: **{picked.score}** (tau {picked.choose_tau:.2f} there, flattered "
+              f"by the choice). Its figures on `band-report`, `paper` and `all` are the ones to read.", "",
+              "| score | CPU s / candidate | band-report | paper | all |", "|---|---|---|---|---|"]
+    for score in dict.fromkeys([picked.score, TODAY, "params_task"]):
+        cost = ranks[ranks["score"] == score]["cpu_seconds_per_candidate"]
+        shown = "-" if cost.empty or math.isnan(cost.iloc[0]) else f"{cost.iloc[0]:.1f}"
+        lines.append(f"| {score} | {shown} | " + " | ".join(_cell(ranks, score, subset) for subset in ("band-report", "paper", "all")) + " |")
+    lines.append("")
+    if not complete:
+        return lines + ["Targets are checked once tier 1 is complete.", ""]
+    report_tau = ranks[(ranks["score"] == picked.score) & (ranks["subset"] == "band-report")]["tau"].iloc[0]
+    params_tau = ranks[(ranks["score"] == "params_task") & (ranks["subset"] == "band-report")]["tau"].iloc[0]
+    paper_tau = ranks[(ranks["score"] == picked.score) & (ranks["subset"] == "paper")]["tau"].iloc[0]
+    band_ceiling = noises["band"].seed_tau if "band" in noises else math.nan
+    paper_ceiling = noises["paper"].seed_tau if "paper" in noises else math.nan
+    band_target = min(TARGET_BAND_TAU, band_ceiling - 0.1) if not math.isnan(band_ceiling) else TARGET_BAND_TAU
+    paper_target = min(TARGET_PAPER_TAU, paper_ceiling) if not math.isnan(paper_ceiling) else TARGET_PAPER_TAU
+    met = lambda ok: "met" if ok else "not met"  # noqa: E731
+    return lines + [
+        f"- band-report tau {report_tau:.2f} against a target of {band_target:.2f} (0.6, or tier 1's own seed tau in the band "
+        f"{band_ceiling:.2f} less 0.1 when that is lower): {met(report_tau >= band_target)}; above #params' {params_tau:.2f}: "
+        f"{met(report_tau > params_tau)}.",
+        f"- paper tau {paper_tau:.2f} against a target of {paper_target:.2f} (0.85, or tier 1's own seed tau over the paper "
+        f"widths {paper_ceiling:.2f} when lower): {met(paper_tau >= paper_target)}.",
+        "",
+    ]
+
+
 def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], state: Progress, *, rows_path: Path,
            lut_note: str, command: str) -> str:
     """The Markdown report."""
@@ -220,7 +290,9 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
                 cells.append("-" if math.isnan(hit["tau"]) else f"{hit['tau']:.2f} [{hit['low']:.2f}, {hit['high']:.2f}] (n={hit['rows']})")
             cost = ranks[ranks["score"] == score]["cpu_seconds_per_candidate"].iloc[0]
             lines.append(f"| {score} | {'-' if math.isnan(cost) else f'{cost:.1f}'} | " + " | ".join(cells) + " |")
-    lines += ["", "Choose a recipe on `band-choose`, report it on `band-report` (the halves are fixed in the rows file).", ""]
+    lines += ["", "The halves `band-choose` and `band-report` are fixed in the rows file.", ""]
+    if not ranks.empty:
+        lines += choice_section(ranks, noises, complete=not partial)
     seeds = sorted(c for c in frame.columns if c.startswith(TRUTH + "@"))
     trained = frame[frame[TRUTH].notna()].sort_values(TRUTH, ascending=False) if TRUTH in frame else frame.iloc[:0]
     if not trained.empty:
