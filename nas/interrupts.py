@@ -3,9 +3,10 @@
 ``Study.optimize`` catches an interrupt raised inside the objective: it fails that trial and
 stops. An interrupt that lands anywhere else in the loop (while ``study.ask`` creates the next
 trial, or while a result is told) escapes with the trial left RUNNING, and nobody ends it until
-a rerun finds it dead. ``ObjectiveOnlyInterrupts`` holds SIGINT back outside the objective and
-raises it as the next objective starts (or as the loop ends), so every trial an interrupted
-search created is finished in its storage.
+a rerun finds it dead. ``TrialLoopInterrupts`` holds SIGINT back outside the objective, and
+from the point where the objective has a result that must be recorded whole, and raises it as
+the next objective starts or as the loop ends: every trial an interrupted search created is
+finished in its storage.
 """
 
 from __future__ import annotations
@@ -18,28 +19,42 @@ from typing import Any, Callable, Iterator
 import optuna
 
 
-class ObjectiveOnlyInterrupts:
-    """Wraps an objective for ``study.optimize``; use ``with guard.installed(): study.optimize(guard, ...)``."""
+class TrialLoopInterrupts:
+    """``with interrupts.installed(): study.optimize(interrupts.taken_in(objective), ...)``;
+    the objective calls ``interrupts.hold_until_told()`` once its result must be recorded whole."""
 
-    def __init__(self, objective: Callable[[optuna.Trial], Any]) -> None:
-        self.objective = objective
-        self.inside = False  # the objective is running: an interrupt is raised where it lands
-        self.pending = False  # an interrupt arrived outside the objective and waits
+    def __init__(self) -> None:
+        self.live = False  # an interrupt is raised where it lands
+        self.pending = False  # an interrupt arrived while held back, and waits
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.inside:
+        if self.live:
             raise KeyboardInterrupt
         self.pending = True
 
-    def __call__(self, trial: optuna.Trial) -> Any:
-        if self.pending:  # raised inside Optuna's try: it fails this trial and stops
+    def _raise_pending(self) -> None:
+        if self.pending:
             self.pending = False
             raise KeyboardInterrupt
-        self.inside = True
-        try:
-            return self.objective(trial)
-        finally:
-            self.inside = False
+
+    def taken_in(self, objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
+        """The objective, with interrupts raised where they land while it runs (Optuna fails
+        its trial) and one held back since the last trial raised as it starts."""
+
+        def run(trial: optuna.Trial) -> Any:
+            self._raise_pending()
+            self.live = True
+            try:
+                return objective(trial)
+            finally:
+                self.live = False
+
+        return run
+
+    def hold_until_told(self) -> None:
+        """Inside the objective: from here on an interrupt waits until this trial's result is
+        told, for a result that is complete and must reach the storage whole."""
+        self.live = False
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -54,6 +69,4 @@ class ObjectiveOnlyInterrupts:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
-        if self.pending:  # arrived after the last objective: the loop is over, the interrupt is not
-            self.pending = False
-            raise KeyboardInterrupt
+        self._raise_pending()  # arrived after the last objective: the loop is over, the interrupt is not

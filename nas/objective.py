@@ -48,6 +48,8 @@ class Objective:
     finds them all taken by earlier trials is ended as ``surplus`` (pruned, not counted) and its
     worker stops. ``beat_every_s``: heartbeat period for storages without their own (journal
     files), None for the others. ``sleep``: how waits for other workers pass time.
+    ``hold_until_told``: called once a trained result is in hand, from which point Ctrl-C must
+    wait for the trial to be told (``TrialLoopInterrupts.hold_until_told``).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class Objective:
         target: int | None = None,
         beat_every_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        hold_until_told: Callable[[], None] = lambda: None,
     ) -> None:
         self.space = space
         self.predict_ms = predict_ms
@@ -74,6 +77,7 @@ class Objective:
         self.target = target
         self.beat_every_s = beat_every_s
         self.sleep = sleep
+        self.hold_until_told = hold_until_told
 
     def _result(self, accuracy: float, latency_ms: float) -> Any:
         return (accuracy, latency_ms) if self.multi_objective else accuracy
@@ -132,6 +136,7 @@ class Objective:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with accuracy {accuracy:.4f}")
 
         accuracy, epochs, seconds = self.train(config, report)
+        self.hold_until_told()  # an interrupt from here would split the result from its record: it waits
         trial.set_user_attr(TrialAttr.STATUS, Status.TRAINED.value)
         trial.set_user_attr(TrialAttr.TRAIN_SECONDS, seconds)
         store(study, self.proxy_id, Evaluation(candidate.arch_id, accuracy, tuple(epochs), seconds, f"trial {trial.number}"))

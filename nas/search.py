@@ -23,7 +23,7 @@ from .budget import parse_budget
 from .cli import DefaultsFormatter
 from .confirmation import Plan, confirm, fresh_seeds, targets
 from .errors import UserError, user_input
-from .interrupts import ObjectiveOnlyInterrupts
+from .interrupts import TrialLoopInterrupts
 from .lut_info import lut_info
 from .objective import Objective, Trainer
 from .outputs import trials_frame
@@ -263,8 +263,9 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
         enqueue_feasible(study, space, baselines, budget_ms)
     # Journal files have no heartbeats of their own: the objective beats for them.
     beat_every_s = float(args.heartbeat_seconds) if isinstance(storage, JournalStorage) else None
+    interrupts = TrialLoopInterrupts()
     objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs,
-                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s)
+                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s, hold_until_told=interrupts.hold_until_told)
     done_before = count_evaluated(study)
     cap = args.max_trials if args.max_trials is not None else 20 * args.trials
     if done_before < args.trials and args.workers > 1:
@@ -276,9 +277,8 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     elif done_before < args.trials:
         prefix = f"worker {args.worker_index + 1}/{args.worker_count} | " if worker else ""
         progress = Progress(args.trials, done_before, prefix)
-        guarded = ObjectiveOnlyInterrupts(objective)
-        with guarded.installed():
-            study.optimize(guarded, n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
+        with interrupts.installed():
+            study.optimize(interrupts.taken_in(objective), n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
     elif not worker:
         print(f"study {name} already has {done_before} evaluated candidates (>= --trials {args.trials}); writing outputs", flush=True)
     if worker:

@@ -1,6 +1,7 @@
-"""Ctrl-C (a real SIGINT to this process) that lands outside the objective, where Optuna's trial
-loop does not catch it: while a trial is created, and while a result is told. The search stops
-with code 130 and leaves no trial RUNNING in its storage."""
+"""Ctrl-C (a real SIGINT to this process) that lands where Optuna's trial loop does not catch it
+(while a trial is created, while a result is told) or where it would split a result from its
+record. The search stops with code 130, leaves no trial RUNNING in its storage, and never
+records a trained result it has not stored (or the reverse)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import signal
 import optuna
 import pytest
 
+import nas.objective
+
 from conftest import TINY_SPACE
-from nas.interrupts import ObjectiveOnlyInterrupts
+from nas.evaluations import all_evaluations
+from nas.interrupts import TrialLoopInterrupts
 from nas.search import main
 from nas.vocabulary import TrialAttr
 
@@ -67,23 +71,61 @@ def test_sigint_while_a_result_is_told(tmp_path, tiny_lut_path, monkeypatch):
     assert trials[1].value is not None and TrialAttr.WORKER not in trials[2].user_attrs  # stopped before its objective began
 
 
+def test_sigint_between_a_result_and_its_record(tmp_path, tiny_lut_path, monkeypatch):
+    """The second training has returned and its trial says "trained": the interrupt waits until
+    the result is stored and told, so a rerun finds it instead of training the candidate again."""
+    stored = []
+    store = nas.objective.store
+
+    def interrupted_second_store(study, proxy_id, evaluation):
+        stored.append(evaluation.arch_id)
+        if len(stored) == 2:
+            _interrupt()
+        store(study, proxy_id, evaluation)
+
+    monkeypatch.setattr(nas.objective, "store", interrupted_second_store)
+    assert _search(tmp_path, tiny_lut_path) == 130
+    trials = _trials(tmp_path)
+    assert [(t.number, t.state) for t in trials] == [(0, State.COMPLETE), (1, State.COMPLETE), (2, State.FAIL)]
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 't' / 'study.db'}")
+    proxy_id = study.user_attrs["settings"]["proxy_id"]
+    assert sorted(all_evaluations(study, proxy_id)) == sorted(stored)
+    assert trials[1].user_attrs[TrialAttr.STATUS] == "trained"
+
+
 def test_an_interrupt_after_the_last_objective_still_stops():
-    guard = ObjectiveOnlyInterrupts(lambda trial: 1.0)
+    interrupts = TrialLoopInterrupts()
     with pytest.raises(KeyboardInterrupt):
-        with guard.installed():
+        with interrupts.installed():
             _interrupt()  # as the loop's last result is told: no objective follows to raise it
-            assert guard.pending
+            assert interrupts.pending
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_held_interrupt_lets_the_trial_finish():
+    interrupts, done = TrialLoopInterrupts(), []
+
+    def objective(trial):
+        interrupts.hold_until_told()
+        _interrupt()
+        done.append(trial)
+        return 1.0
+
+    run = interrupts.taken_in(objective)
+    with pytest.raises(KeyboardInterrupt), interrupts.installed():
+        assert run("first") == 1.0  # its result is told
+        run("second")  # raised before it begins
+    assert done == ["first"]
 
 
 def test_an_ignored_sigint_stays_ignored():
     """A search started with `nohup ... &` ignores SIGINT, and the guard does not change that."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        guard = ObjectiveOnlyInterrupts(lambda trial: 1.0)
-        with guard.installed():
+        interrupts = TrialLoopInterrupts()
+        with interrupts.installed():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
             _interrupt()
-        assert not guard.pending
+        assert not interrupts.pending
     finally:
         signal.signal(signal.SIGINT, previous)
