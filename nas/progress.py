@@ -26,7 +26,7 @@ def clock(seconds: float) -> str:
 
 class Progress:
     """Study callback: one line per trial (number, latency, accuracy or outcome, best so far,
-    elapsed, ETA); stops the study once ``target`` evaluations are done. Lines, not a bar: the
+    elapsed, ETA of the trial phase); stops the study once ``target`` evaluations are done. Lines, not a bar: the
     workers of a ``--workers`` run print into one terminal, and logs stay readable."""
 
     def __init__(self, target: int, done_before: int, prefix: str = "") -> None:
@@ -49,7 +49,7 @@ class Progress:
         eta = clock(elapsed / done_now * remaining) if done_now > 0 else "?"
         print(
             f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best_accuracy(study):.4f} | "
-            f"{counted}/{self.target} evaluated | {clock(elapsed)} elapsed | ETA {eta}",
+            f"{counted}/{self.target} evaluated | {clock(elapsed)} elapsed | trials ETA {eta}",
             flush=True,
         )
         if counted >= self.target:

@@ -267,6 +267,11 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs,
                           multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s, hold_until_told=interrupts.hold_until_told)
     done_before = count_evaluated(study)
+    if not worker and done_before < args.trials and args.confirm_top > 0 and args.confirm_seeds > 0:
+        within = sum(b.candidate.latency_ms <= budget_ms for b in baselines)
+        print(f"after the trials, confirmation trains up to {(args.confirm_top + within) * args.confirm_seeds} more proxy runs "
+              f"(top {args.confirm_top} and {within} baseline(s) within the budget, {args.confirm_seeds} fresh seeds each), "
+              "which the trials' ETA leaves out", flush=True)
     cap = args.max_trials if args.max_trials is not None else 20 * args.trials
     if done_before < args.trials and args.workers > 1:
         print(f"{args.workers} workers on {storage_url}, {args.threads} torch thread(s) each", flush=True)

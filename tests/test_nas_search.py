@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -62,7 +63,9 @@ def test_bad_budget_strings(text):
 def test_search_writes_every_output(tmp_path, tiny_lut_path, budget_ms, capsys):
     assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6", "--seed", "3")) == 0
     out = capsys.readouterr().out
-    assert "trial" in out and "ETA" in out
+    assert "trial" in out and "trials ETA" in out
+    announced = int(re.search(r"confirmation trains up to (\d+) more proxy runs", out).group(1))
+    assert 0 < int(re.search(r"trainings stored, (\d+) to go", out).group(1)) <= announced
     folder = tmp_path / "t"
     trials = pd.read_csv(folder / "trials.csv")
     evaluated = trials[trials["status"].isin(["trained", "cached", "pruned"])]
