@@ -20,6 +20,7 @@ from nas.fidelity.__main__ import main
 from nas.fidelity.analysis import choice_section, choose, score_order, screened
 from nas.fidelity.ledger import append_line, read_lines
 from nas.fidelity.ranking import bootstrap_interval, noise, tau
+from nas.fidelity.replay import replay, strategies
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
 from nas.fidelity.scorers import SCORE_FIELDS, naswot_of, run_scorer, synflow_of
 from nas.fidelity.tiers import RUN_FIELDS, Tier1, import_tier2, plan, run_tier1, run_tier2
@@ -268,6 +269,33 @@ def test_targets_are_checked_on_the_reporting_half_against_the_ceiling():
     assert "paper tau 0.90 against a target of 0.85" in text and "1.00 when lower): met." in text
 
 
+def _replay_frame(truth, proxy, cheap):
+    """Rows with a tier-1 accuracy, today's proxy and NASWOT, each the same under both seeds."""
+    return pd.DataFrame({"tier1": truth, "proxy-today@0": proxy, "proxy-today@1": proxy, "naswot@0": cheap, "naswot@1": cheap})
+
+
+def test_replay_screening_pays_when_the_screen_ranks_and_not_when_it_is_backwards():
+    truth = [0.80 + 0.01 * i for i in range(12)]
+    perfect = _replay_frame(truth, truth, truth)
+    plan = {s.name: s for s in strategies(perfect, trainings=3, factors=[2, 4])}
+    assert set(plan) == {"proxy-today", "proxy-today on top 1/2 by naswot", "proxy-today on top 1/4 by naswot", "naswot alone"}
+    assert (plan["proxy-today on top 1/4 by naswot"].screened, plan["proxy-today on top 1/4 by naswot"].trained) == (12, 3)
+    result = replay(perfect, list(plan.values()), draws=400, seed=0).set_index("strategy")
+    assert result.loc["proxy-today on top 1/4 by naswot", "regret_pt"] == pytest.approx(0.0)  # sees every row, keeps the best
+    assert result.loc["naswot alone", "top3_rate"] == 1.0
+    assert result.loc["proxy-today on top 1/2 by naswot", "pick_tier1"] > result.loc["proxy-today", "pick_tier1"]
+    backwards = _replay_frame(truth, truth, [-t for t in truth])
+    result = replay(backwards, strategies(backwards, trainings=3, factors=[4]), draws=400, seed=0).set_index("strategy")
+    assert result.loc["proxy-today on top 1/4 by naswot", "pick_tier1"] == pytest.approx(0.82)  # kept the worst three (0.80-0.82), picked their best
+    assert result.loc["proxy-today", "pick_tier1"] > 0.82
+
+
+def test_replay_refuses_a_pool_larger_than_the_rows():
+    frame = _replay_frame([0.8, 0.9, 0.85], [0.1, 0.2, 0.3], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="more than the 3 rows"):
+        replay(frame, strategies(frame, trainings=2, factors=[2]), draws=10, seed=0)
+
+
 def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
     rows = read_rows(rows_file)
     run_tier1(rows, tmp_path / "tier1.csv", seeds=[0, 1], tier=dataclasses.replace(TINY_TIER, epochs=1), limit=len(rows) + 1, log=lambda _: None)
@@ -287,6 +315,9 @@ def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
                                    "proxy-today@mean2 on top 50% by synflow@0", "proxy-today@0 on top 50% by params_task"}
     assert "| proxy-today@mean2 |" in text
     assert "Chosen: **" in text and "Targets are checked once tier 1 is complete." in text
+    assert main(["replay", "--table", str(tmp_path / "table.csv"), "--subset", "all", "--trainings", "1", "--factors", "2", "--draws", "50"]) == 0
+    replayed = pd.read_csv(tmp_path / "replay-all.csv")
+    assert set(replayed["strategy"]) == {"proxy-today", "proxy-today on top 1/2 by synflow", "synflow alone"}
 
 
 def test_cli_refuses_bad_input(rows_file, tmp_path, capsys):
@@ -298,3 +329,5 @@ def test_cli_refuses_bad_input(rows_file, tmp_path, capsys):
     assert "draw the rows first" in capsys.readouterr().err
     assert main(["score", "--scorer", "nope", "--rows", str(rows_file), "--out", str(tmp_path / "s.csv")]) == 2
     assert "unknown scorer" in capsys.readouterr().err
+    assert main(["replay", "--table", str(tmp_path / "missing.csv")]) == 2
+    assert "run python -m nas.fidelity analyse first" in capsys.readouterr().err

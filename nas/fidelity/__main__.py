@@ -6,6 +6,7 @@
     python -m nas.fidelity tier2 --from-runs DIR ...  # finished nas.train runs that are tier-2 runs
     python -m nas.fidelity score --scorer proxy-today # a proxy recipe or training-free score per row
     python -m nas.fidelity analyse                    # results/fidelity/report.md and ranking.csv
+    python -m nas.fidelity replay --subset band-choose # replayed searches that screen before training
 
 Every step that trains resumes when started again with the same command.
 """
@@ -82,6 +83,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     analyse.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="tier-1 seeds planned")
     analyse.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     analyse.add_argument("--lut", type=Path, default=Path("results/lut/paper-phone.json"), help="LUT checked against the rows' pinned sha256")
+
+    replay = sub.add_parser("replay", formatter_class=DefaultsFormatter,
+                            help="replay searches on the measured scores: does screening cheaply before training pick better?")
+    replay.add_argument("--table", type=Path, default=OUT / "table.csv", help="table.csv written by analyse")
+    replay.add_argument("--subset", default="band-choose", help="rows the searches draw from: band, band-choose, band-report, paper or all")
+    replay.add_argument("--trainings", type=int, default=2, help="every strategy gets the training images of this many runs of today's proxy")
+    replay.add_argument("--factors", type=int, nargs="+", default=[2, 3], help="screening factors: candidates screened per candidate trained")
+    replay.add_argument("--draws", type=int, default=20_000, help="replayed searches per strategy")
+    replay.add_argument("--seed", type=int, default=0, help="seed of the draws")
+    replay.add_argument("--out", type=Path, default=None, help="CSV to write (default: replay-<subset>.csv beside the table)")
     return parser.parse_args(argv)
 
 
@@ -203,7 +214,35 @@ def command_analyse(args: argparse.Namespace) -> None:
     print(f"{args.dir / 'report.md'}: tier 1 {state.done}/{state.planned} runs; {args.dir / 'ranking.csv'}, {args.dir / 'table.csv'}")
 
 
-COMMANDS = {"draw": command_draw, "tier1": command_tier, "tier2": command_tier, "score": command_score, "analyse": command_analyse}
+def command_replay(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .analysis import SUBSETS, TRUTH
+    from .replay import replay, strategies
+
+    if args.subset not in SUBSETS:
+        raise UserError(f"--subset must be one of {', '.join(SUBSETS)}, got {args.subset!r}")
+    if not args.table.is_file():
+        raise UserError(f"no table at {args.table}: run python -m nas.fidelity analyse first")
+    if args.trainings < 1 or args.draws < 1 or min(args.factors) < 1:
+        raise UserError(f"--trainings, --draws and --factors must be 1 or more, got {args.trainings}, {args.draws} and {args.factors}")
+    table = pd.read_csv(args.table, index_col=0)
+    frame = table[SUBSETS[args.subset](table) & table[TRUTH].notna()].reset_index() if TRUTH in table else table.iloc[:0]
+    plan = strategies(frame, args.trainings, args.factors)
+    if not plan:
+        raise UserError(f"{args.table} has no proxy recipe scored with seeds 0 and 1 on every {args.subset} row with a tier-1 result")
+    with user_input():
+        result = replay(frame, plan, args.draws, args.seed)
+    out = args.out or args.table.with_name(f"replay-{args.subset}.csv")
+    result.to_csv(out, index=False, float_format="%.5f")
+    print(f"{args.subset}: {len(frame)} rows with a tier-1 result, best {frame[TRUTH].max():.4f}, mean {frame[TRUTH].mean():.4f} (a random "
+          f"pick's); every strategy gets {args.trainings} runs' training images of today's proxy; {args.draws} draws each")
+    print(result.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"written to {out}")
+
+
+COMMANDS = {"draw": command_draw, "tier1": command_tier, "tier2": command_tier, "score": command_score, "analyse": command_analyse,
+            "replay": command_replay}
 
 
 def main(argv: list[str] | None = None) -> int:
