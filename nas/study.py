@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import optuna
 import sqlalchemy
 from optuna.storages import JournalStorage, RDBStorage
@@ -116,6 +117,12 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise ValueError(f"sampler must be one of {list(SAMPLERS)}, got {name!r}")
 
 
+def resumed_seed(seed: int, trials: int) -> int:
+    """The sampler's seed for a run that resumes a study holding ``trials`` trials: a fresh
+    stream for each resume, the same one for the same resume (a fresh study keeps ``seed``)."""
+    return int(np.random.SeedSequence([seed, trials]).generate_state(1)[0])
+
+
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
@@ -138,8 +145,8 @@ def open_study(
     log: Callable[[str], None] = print,
 ) -> optuna.Study:
     """Create the study or load it; on load, refuse settings that differ from the first run's
-    (a study mixes results only when they are comparable), and fail (saying so) the trials that
-    a stopped run left running."""
+    (a study mixes results only when they are comparable), reseed the sampler by what the study
+    holds (``resumed_seed``), and fail (saying so) the trials that a stopped run left running."""
     directions = ["maximize", "minimize"] if multi_objective else ["maximize"]
     study = optuna.create_study(
         study_name=name,
@@ -149,6 +156,9 @@ def open_study(
         directions=directions,
         load_if_exists=True,
     )
+    earlier = len(study.get_trials(deepcopy=False))
+    if earlier:  # a resumed run: the seed's own stream would draw the first run's candidates again
+        study.sampler = make_sampler(sampler, resumed_seed(seed, earlier))
     if len(study.directions) != len(directions):
         raise UserError(f"study {name!r} was started {'without' if multi_objective else 'with'} --multi-objective: rerun it the same way or pick another --study")
     saved = study.user_attrs.get(StudyAttr.SETTINGS)

@@ -28,7 +28,7 @@ from nas.evaluations import all_evaluations
 from nas.objective import Objective
 from nas.proxy import QUICK, train_proxy
 from nas.search import main
-from nas.study import open_storage, open_study
+from nas.study import make_sampler, open_storage, open_study
 from nas.vocabulary import StudyAttr
 from space import arch_id, load_space
 
@@ -162,6 +162,30 @@ def test_the_random_sampler_is_a_setting_of_the_study(tmp_path, tiny_lut_path, b
     storage = open_storage(f"sqlite:///{tmp_path / 'other.db'}")
     opened = open_study(name="s", storage=storage, multi_objective=False, seed=0, pruner="none", settings={}, sampler="random")
     assert isinstance(opened.sampler, optuna.samplers.RandomSampler)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # Optuna's, on ask() outside optimize()
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_resumed_study_draws_new_candidates_not_the_first_runs_again(tmp_path, sampler):
+    """A rerun reseeds the sampler by what the study holds: with the first run's seed it would
+    draw that run's candidates again (each a wasted trial, a cached one counted as evaluated)."""
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    kwargs = dict(name="s", storage=storage, multi_objective=False, seed=0, pruner="none", settings={}, sampler=sampler)
+
+    def run(study, n):
+        drawn = []
+        for _ in range(n):
+            trial = study.ask()
+            drawn.append(trial.suggest_float("x", 0.0, 1.0))
+            study.tell(trial, drawn[-1])
+        return drawn
+
+    first = run(open_study(**kwargs), 3)
+    assert first == run(optuna.create_study(sampler=make_sampler(sampler, 0)), 3)  # a fresh study keeps the seed's stream
+    resumed = run(open_study(**kwargs), 3)
+    assert not set(resumed) & set(first)
+    again = open_storage(f"sqlite:///{tmp_path / 'again.db'}")  # the same resume draws the same candidates
+    assert run(open_study(**{**kwargs, "storage": again}), 3) == first and run(open_study(**{**kwargs, "storage": again}), 3) == resumed
 
 
 def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path):
