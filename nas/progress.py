@@ -26,8 +26,9 @@ def clock(seconds: float) -> str:
 
 class Progress:
     """Study callback: one line per trial (number, latency, accuracy or outcome, best so far,
-    elapsed, ETA of the trial phase); stops the study once ``target`` evaluations are done. Lines, not a bar: the
-    workers of a ``--workers`` run print into one terminal, and logs stay readable."""
+    elapsed, ETA of the trial phase); stops the study once ``target`` evaluations are done.
+    Lines, not a bar: the workers of a ``--workers`` run print into one terminal, and logs stay
+    readable."""
 
     def __init__(self, target: int, done_before: int, prefix: str = "") -> None:
         self.prefix = prefix
