@@ -296,7 +296,7 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
     seeds = sorted(c for c in frame.columns if c.startswith(TRUTH + "@"))
     trained = frame[frame[TRUTH].notna()].sort_values(TRUTH, ascending=False) if TRUTH in frame else frame.iloc[:0]
     if not trained.empty:
-        lines += ["## Tier-1 accuracy per row so far (validation, %)", "",
+        lines += [f"## Tier-1 accuracy per row{' so far' if partial else ''} (validation, %)", "",
                   "| row | latency ms | params (task) | " + " | ".join(seeds) + " | mean |", "|---|---|---|" + "---|" * (len(seeds) + 1)]
         for _, r in trained.iterrows():
             cells = " | ".join("-" if pd.isna(r[c]) else f"{100 * r[c]:.2f}" for c in seeds)
