@@ -200,12 +200,22 @@ def choose(ranks: pd.DataFrame) -> Choice | None:
     return Choice(str(best["score"]), float(best["tau"]), len(covered))
 
 
-def _cell(ranks: pd.DataFrame, score: str, subset: str) -> str:
+def _line(ranks: pd.DataFrame, score: str, subset: str) -> pd.Series | None:
     hit = ranks[(ranks["score"] == score) & (ranks["subset"] == subset)]
-    if hit.empty or math.isnan(hit["tau"].iloc[0]):
+    return None if hit.empty else hit.iloc[0]
+
+
+def _cell(ranks: pd.DataFrame, score: str, subset: str) -> str:
+    """A score's tau on a subset as the report shows it: value [low, high] (n=rows), or '-'."""
+    line = _line(ranks, score, subset)
+    if line is None or math.isnan(line["tau"]):
         return "-"
-    line = hit.iloc[0]
     return f"{line['tau']:.2f} [{line['low']:.2f}, {line['high']:.2f}] (n={line['rows']})"
+
+
+def _cost(ranks: pd.DataFrame, score: str) -> str:
+    cost = ranks[ranks["score"] == score]["cpu_seconds_per_candidate"]
+    return "-" if cost.empty or math.isnan(cost.iloc[0]) else f"{cost.iloc[0]:.1f}"
 
 
 def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool) -> list[str]:
@@ -220,15 +230,12 @@ def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool
               f"by the choice). Its figures on `band-report`, `paper` and `all` are the ones to read.", "",
               "| score | CPU s / candidate | band-report | paper | all |", "|---|---|---|---|---|"]
     for score in dict.fromkeys([picked.score, TODAY, "params_task"]):
-        cost = ranks[ranks["score"] == score]["cpu_seconds_per_candidate"]
-        shown = "-" if cost.empty or math.isnan(cost.iloc[0]) else f"{cost.iloc[0]:.1f}"
-        lines.append(f"| {score} | {shown} | " + " | ".join(_cell(ranks, score, subset) for subset in ("band-report", "paper", "all")) + " |")
+        lines.append(f"| {score} | {_cost(ranks, score)} | " + " | ".join(_cell(ranks, score, subset) for subset in ("band-report", "paper", "all")) + " |")
     lines.append("")
     if not complete:
         return lines + ["Targets are checked once tier 1 is complete.", ""]
-    report_tau = ranks[(ranks["score"] == picked.score) & (ranks["subset"] == "band-report")]["tau"].iloc[0]
-    params_tau = ranks[(ranks["score"] == "params_task") & (ranks["subset"] == "band-report")]["tau"].iloc[0]
-    paper_tau = ranks[(ranks["score"] == picked.score) & (ranks["subset"] == "paper")]["tau"].iloc[0]
+    report_tau, params_tau, paper_tau = (_line(ranks, score, subset)["tau"] for score, subset in
+                                         ((picked.score, "band-report"), ("params_task", "band-report"), (picked.score, "paper")))
     band_ceiling = noises["band"].seed_tau if "band" in noises else math.nan
     paper_ceiling = noises["paper"].seed_tau if "paper" in noises else math.nan
     band_target = min(TARGET_BAND_TAU, band_ceiling - 0.1) if not math.isnan(band_ceiling) else TARGET_BAND_TAU
@@ -284,12 +291,7 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
         order = score_order(ranks)
         lines += ["| score | CPU s / candidate | " + " | ".join(SUBSETS) + " |", "|---|---|" + "---|" * len(SUBSETS)]
         for score in order:
-            cells = []
-            for subset in SUBSETS:
-                hit = ranks[(ranks["score"] == score) & (ranks["subset"] == subset)].iloc[0]
-                cells.append("-" if math.isnan(hit["tau"]) else f"{hit['tau']:.2f} [{hit['low']:.2f}, {hit['high']:.2f}] (n={hit['rows']})")
-            cost = ranks[ranks["score"] == score]["cpu_seconds_per_candidate"].iloc[0]
-            lines.append(f"| {score} | {'-' if math.isnan(cost) else f'{cost:.1f}'} | " + " | ".join(cells) + " |")
+            lines.append(f"| {score} | {_cost(ranks, score)} | " + " | ".join(_cell(ranks, score, subset) for subset in SUBSETS) + " |")
     lines += ["", "The halves `band-choose` and `band-report` are fixed in the rows file.", ""]
     if not ranks.empty:
         lines += choice_section(ranks, noises, complete=not partial)
