@@ -23,6 +23,15 @@ State = optuna.trial.TrialState
 BUDGET_MS = 1000.0  # every candidate of the tiny space fits: each trial trains
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_in_a_terminal():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal: a test run started in the background
+    (`&` in a script, `nohup`) inherits SIGINT ignored, and the search rightly leaves that alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
