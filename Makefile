@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 BUDGET ?= 30ms
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Throwaway PostgreSQL cluster of the many-workers tests (their URL: $(PG_DIR)/url).
+# Throwaway PostgreSQL cluster of the many-workers tests (their URL: $(PG_DIR)/url); `make test`
+# uses one of its own.
 PG_DIR ?= /tmp/repghost-test-postgres
 
 .PHONY: install sshd postgres postgres-stop data test search clean
@@ -46,8 +47,13 @@ postgres-stop:
 data:
 	@test -d /usr/share/datasets/fashion-mnist || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist) || echo "dataset-fashion-mnist not installed: nas.search will download Fashion-MNIST"
 
-test: install data sshd postgres
-	@status=0; REPGHOST_TEST_POSTGRES_URL=$$(cat $(PG_DIR)/url) $(BIN)/python -m pytest -q || status=$$?; $(MAKE) -s postgres-stop; exit $$status
+# Each test run starts a server of its own in a fresh folder and stops it on exit, even when cut
+# short, so that two runs on one machine never stop each other's server.
+test: install data sshd
+	@dir=$$(mktemp -d /tmp/repghost-test-postgres.XXXXXX) && \
+	trap "$(MAKE) -s postgres-stop PG_DIR=$$dir" EXIT && trap 'exit 130' INT && trap 'exit 143' TERM && \
+	$(MAKE) -s postgres PG_DIR=$$dir && \
+	REPGHOST_TEST_POSTGRES_URL=$$(cat $$dir/url) $(BIN)/python -m pytest -q
 
 search: install data
 	$(BIN)/python -m nas.search --budget $(BUDGET)
