@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,12 +24,13 @@ from nas.fidelity.ranking import bootstrap_interval, noise, tau
 from nas.fidelity.replay import replay, strategies
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
 from nas.fidelity.scorers import SCORE_FIELDS, naswot_of, run_scorer, synflow_of
-from nas.fidelity.tiers import RUN_FIELDS, Tier1, import_tier2, plan, run_tier1, run_tier2
+from nas.fidelity.tiers import RUN_FIELDS, Tier1, import_tier2, plan, run_tier1, run_tier2, settings_id, tier1_data, tier1_settings
 from nas.proxy import QUICK
 from nas.recipes import Recipe
 from nas.training import train
 from space import arch_id, load_space
 
+REPO = Path(__file__).resolve().parents[1]
 TINY_TIER = Tier1(data="synthetic", train_images=256, epochs=2, val_images=2100)
 
 
@@ -125,6 +127,20 @@ def test_shards_share_the_plan(rows_file, tmp_path):
     for k in (1, 0):
         run_tier1(rows, ledger, seeds=[0], tier=dataclasses.replace(TINY_TIER, epochs=1), shard=(k, 2), log=lambda _: None)
     assert sorted(line["id"] for line in read_lines(ledger, RUN_FIELDS)) == sorted(row.id for row in rows)
+
+
+def test_tier1_at_another_resolution_is_another_setting(rows_file, tmp_path):
+    tier = dataclasses.replace(TINY_TIER, epochs=1, resolution=24)
+    assert tuple(tier1_data(tier).split.train_images.shape[-2:]) == (24, 24)
+    ledger = tmp_path / "tier1.csv"
+    assert run_tier1(read_rows(rows_file)[:1], ledger, seeds=[0], tier=tier, log=lambda _: None) == 1
+    with pytest.raises(UserError, match="other settings"):
+        run_tier1(read_rows(rows_file)[:1], ledger, seeds=[0], tier=dataclasses.replace(tier, resolution=None), log=lambda _: None)
+
+
+def test_the_committed_tier1_ledger_resumes_under_the_default_setting():
+    lines = read_lines(REPO / "results/fidelity/tier1.csv", RUN_FIELDS)
+    assert lines and {line["settings_id"] for line in lines} == {settings_id(tier1_settings(Tier1(), threads=1))}
 
 
 def test_ledger_sets_apart_a_line_cut_short(tmp_path, capsys):

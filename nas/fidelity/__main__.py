@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             tier.add_argument("--train-images", type=int, default=30_000, help="training images")
             tier.add_argument("--epochs", type=int, default=5, help="passes over them")
             tier.add_argument("--val-images", type=int, default=10_000, help="validation images (the search's split first)")
+            tier.add_argument("--resolution", type=int, default=None, help="input size in px (default: the data set's reference recipe's)")
             tier.add_argument("--order-seed", type=int, default=0, help="seed of the order of the rows")
             tier.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th run from the K-th")
             tier.add_argument("--limit", type=int, default=None, help="stop after this many runs")
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     score.add_argument("--split-seed", type=int, default=0, help="the search's seed, which drew its validation split")
     score.add_argument("--ids", nargs="+", default=None, help="only these row ids or names")
     score.add_argument("--limit", type=int, default=None, help="stop after this many scores")
+    score.add_argument("--resolution", type=int, default=None, help="input size in px of the proxy the recipes change (default: today's proxy's)")
 
     analyse = sub.add_parser("analyse", formatter_class=DefaultsFormatter, help="noise ceiling and rank agreement: report.md, ranking.csv, table.csv")
     analyse.add_argument("--rows", type=Path, default=ROWS, help="rows file")
@@ -174,7 +176,7 @@ def command_tier(args: argparse.Namespace) -> None:
     if args.command == "tier1":
         with user_input():
             tier = Tier1(data=args.data, train_images=args.train_images, epochs=args.epochs, val_images=args.val_images,
-                         split_seed=args.split_seed)
+                         split_seed=args.split_seed, resolution=args.resolution)
             shard = parse_shard(args.shard)
         run_tier1(rows, args.out, seeds=args.seeds, tier=tier, threads=args.threads, order_seed=args.order_seed,
                   shard=shard, limit=args.limit, log=log)
@@ -184,11 +186,17 @@ def command_tier(args: argparse.Namespace) -> None:
 
 
 def command_score(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from ..proxy import DEFAULT
     from .scorers import run_scorer
 
     rows = rows_to_run(args)
+    if args.resolution is not None and args.resolution < 8:
+        raise UserError(f"--resolution must be at least 8 px, got {args.resolution}")
+    base = DEFAULT if args.resolution is None else dataclasses.replace(DEFAULT, resolution=args.resolution)
     run_scorer(args.scorer, rows, args.out, seeds=args.seeds, data=args.data, split_seed=args.split_seed,
-               threads=args.threads, limit=args.limit, log=log)
+               threads=args.threads, limit=args.limit, base=base, log=log)
 
 
 def command_analyse(args: argparse.Namespace) -> None:

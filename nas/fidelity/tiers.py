@@ -59,13 +59,17 @@ class Tier1:
     epochs: int = 5
     val_images: int = 10_000
     split_seed: int = 0
+    resolution: int | None = None  # None: the data set's reference resolution
 
     def __post_init__(self) -> None:
         if self.val_images < PROXY_DEFAULT.val_size:
             raise ValueError(f"val_images must hold the search's {PROXY_DEFAULT.val_size} validation images, got {self.val_images}")
+        if self.resolution is not None and self.resolution < 8:
+            raise ValueError(f"resolution must be at least 8 px, got {self.resolution}")
 
     def recipe(self) -> Recipe:
-        return dataclasses.replace(recipe_for(self.data), epochs=self.epochs)
+        recipe = dataclasses.replace(recipe_for(self.data), epochs=self.epochs)
+        return recipe if self.resolution is None else dataclasses.replace(recipe, resolution=self.resolution)
 
 
 def settings_id(settings: dict[str, Any]) -> str:
@@ -76,7 +80,8 @@ def settings_id(settings: dict[str, Any]) -> str:
 def tier1_settings(tier: Tier1, threads: int) -> dict[str, Any]:
     """What fixes a tier-1 result besides architecture and seed (threads too: torch sums in
     another order with another count)."""
-    return {"tier": 1, **dataclasses.asdict(tier), "search_val_images": PROXY_DEFAULT.val_size,
+    fields = {key: value for key, value in dataclasses.asdict(tier).items() if key != "resolution"}  # the recipe holds it
+    return {"tier": 1, **fields, "search_val_images": PROXY_DEFAULT.val_size,
             "recipe": tier.recipe().to_dict(), "threads": threads}
 
 
