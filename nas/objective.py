@@ -15,6 +15,7 @@ from space import SearchSpace, arch_id
 
 from .coordination import Heartbeat, earlier_trials, queue_interrupted, slots_taken, take_ticket, wait_for_claims, worker_name
 from .evaluations import Evaluation, lookup, store
+from .screens import passes_screen
 from .vocabulary import Status, TrialAttr
 
 # train(config, report) -> (final accuracy, per-epoch accuracies, seconds); report(epoch, accuracy)
@@ -50,6 +51,10 @@ class Objective:
     files), None for the others. ``sleep``: how waits for other workers pass time.
     ``hold_until_told``: called once a trained result is in hand, from which point Ctrl-C must
     wait for the trial to be told (``TrialLoopInterrupts.hold_until_told``).
+    ``screen``, ``screen_factor``: a training-free score (higher is better) that a candidate
+    about to be trained must rank within the top ``1/screen_factor`` of, among the candidates of
+    other architectures that trials numbered before it screened (``nas.screens.passes_screen``;
+    a retry is ranked as its first trial was); the rest end as ``screened`` (pruned, not counted).
     """
 
     def __init__(
@@ -66,6 +71,8 @@ class Objective:
         beat_every_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         hold_until_told: Callable[[], None] = lambda: None,
+        screen: Callable[[NetConfig], float] | None = None,
+        screen_factor: int = 1,
     ) -> None:
         self.space = space
         self.predict_ms = predict_ms
@@ -78,6 +85,8 @@ class Objective:
         self.beat_every_s = beat_every_s
         self.sleep = sleep
         self.hold_until_told = hold_until_told
+        self.screen = screen
+        self.screen_factor = screen_factor
 
     def _result(self, accuracy: float, latency_ms: float) -> Any:
         return (accuracy, latency_ms) if self.multi_objective else accuracy
@@ -123,6 +132,8 @@ class Objective:
             trial.set_user_attr(TrialAttr.CACHED_FROM, known.source)
             trial.set_user_attr(TrialAttr.EPOCH_ACCURACIES, list(known.epoch_accuracies))
             return self._result(known.accuracy, candidate.latency_ms)
+        if self.screen is not None and self.screen_factor > 1:
+            self._screen(trial, config, candidate.arch_id)
         accuracies: list[float] = []
 
         def report(epoch: int, accuracy: float) -> None:
@@ -141,3 +152,15 @@ class Objective:
         trial.set_user_attr(TrialAttr.TRAIN_SECONDS, seconds)
         store(study, self.proxy_id, Evaluation(candidate.arch_id, accuracy, tuple(epochs), seconds, f"trial {trial.number}"))
         return self._result(accuracy, candidate.latency_ms)
+
+    def _screen(self, trial: optuna.Trial, config: NetConfig, arch: str) -> None:
+        """Record the candidate's screen score; end the trial as ``screened`` unless it ranks
+        within the top ``1/screen_factor``."""
+        score = self.screen(config)
+        trial.set_user_attr(TrialAttr.SCREEN_SCORE, score)
+        first = trial.user_attrs.get(TrialAttr.RETRY_OF, trial.number)
+        earlier = {t.user_attrs[TrialAttr.ARCH_ID]: t.user_attrs[TrialAttr.SCREEN_SCORE] for t in trial.study.get_trials(deepcopy=False)
+                   if t.number < first and TrialAttr.SCREEN_SCORE in t.user_attrs and t.user_attrs.get(TrialAttr.ARCH_ID) != arch}
+        if not passes_screen(score, earlier.values(), self.screen_factor):
+            trial.set_user_attr(TrialAttr.STATUS, Status.SCREENED.value)
+            raise optuna.TrialPruned(f"screened out: score {score:.2f} is not in the top 1/{self.screen_factor} of {len(earlier) + 1} candidates")

@@ -16,7 +16,7 @@ from repghost import NetConfig, build, export_onnx
 from .baselines import Baseline, baseline_label
 from .vocabulary import SCORED, Status, TrialAttr, status_of
 
-TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "latency_ms", "feasible", "params", "macs", "arch_id", "cached_from", "epoch_accuracies", "duration_s"]
+TRIAL_COLUMNS = ["number", "state", "status", "accuracy", "latency_ms", "feasible", "params", "macs", "arch_id", "cached_from", "screen_score", "epoch_accuracies", "duration_s"]
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -27,7 +27,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         attrs = trial.user_attrs
         recorded = status_of(trial)
         status = str(recorded) if recorded is not None else trial.state.name.lower()
-        if trial.state == optuna.trial.TrialState.PRUNED and recorded != Status.SURPLUS:
+        if trial.state == optuna.trial.TrialState.PRUNED and recorded not in (Status.SURPLUS, Status.SCREENED):
             status = str(Status.PRUNED)
         accuracy = trial.values[0] if trial.values and recorded in SCORED else np.nan
         duration = trial.duration.total_seconds() if trial.duration is not None else np.nan
@@ -42,6 +42,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "macs": attrs.get(TrialAttr.MACS),
             "arch_id": attrs.get(TrialAttr.ARCH_ID),
             "cached_from": attrs.get(TrialAttr.CACHED_FROM, ""),
+            "screen_score": attrs.get(TrialAttr.SCREEN_SCORE, np.nan),
             "epoch_accuracies": json.dumps(attrs.get(TrialAttr.EPOCH_ACCURACIES, [])),
             "duration_s": duration,
         }

@@ -30,6 +30,7 @@ from .outputs import trials_frame
 from .progress import Progress, count_evaluated
 from .proxy import DEFAULT_THREADS, PRESETS, ProxyConfig, split_for, train_proxy
 from .report_writer import write_report
+from .screens import naswot
 from .study import DEFAULT_SAMPLER, PRUNERS, SAMPLERS, default_storage_url, move_to_journal, open_storage, open_study
 from .vocabulary import DEFAULT_LUTS, PROJECT_ROOT, SQLITE_FILE, StudyAttr, name_part
 from .workers import ParentWatch, run_workers, worker_commands
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lut", default=default_lut(), help="latency lookup table (JSON) that predicts latency")
     parser.add_argument("--space", default=None, help="search space YAML (default: the packaged space, space/repghost.yaml); the LUT must be built for it")
     parser.add_argument("--trials", type=int, default=None, help="candidates to evaluate within the budget; infeasible ones are free and not counted (default: 30, or 8 with --quick)")
-    parser.add_argument("--max-trials", type=int, default=None, help="cap on all trials of this run, infeasible ones included (default: 20 x --trials)")
+    parser.add_argument("--max-trials", type=int, default=None, help="cap on all trials of this run, infeasible and screened ones included (default: 20 x --screen x --trials)")
     parser.add_argument("--study", default=None, help="study name (default: derived from budget and data)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite under results/<study>/)")
     parser.add_argument("--results", default="results", help="folder for study outputs")
@@ -73,6 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="the quick proxy recipe and 8 trials: a smoke run in minutes")
     parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="pruner for proxy training (benchmarks/pruner_choice.py measured the choice)")
     parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER, help="Optuna sampler: tpe (multivariate TPE), or random, the baseline it is compared with")
+    parser.add_argument("--screen", type=int, default=1, metavar="F",
+                        help="screen candidates by NASWOT, a training-free score (a fraction of a CPU second), before training: only those "
+                        "within the top 1/F of the candidates screened so far are trained, so about F are screened per candidate trained "
+                        "(1: train every feasible candidate)")
     parser.add_argument("--no-baselines", action="store_true", help="skip training the paper baselines")
     parser.add_argument("--confirm-top", type=int, default=CONFIRM_TOP, help="searched candidates trained again with fresh seeds at the end, beside every paper baseline within the budget (0: no confirmation)")
     parser.add_argument("--confirm-seeds", type=int, default=None, help=f"fresh seeds per confirmed architecture (default: {CONFIRM_SEEDS}, or {QUICK_CONFIRM_SEEDS} with --quick)")
@@ -198,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--trials must be at least 1, got {args.trials}")
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.screen < 1:
+        raise UserError(f"--screen must be 1 (no screen) or more, got {args.screen}")
     if args.confirm_top < 0 or args.confirm_seeds < 0:
         raise UserError(f"--confirm-top and --confirm-seeds must be 0 or more, got {args.confirm_top} and {args.confirm_seeds}")
     with user_input():
@@ -247,6 +254,8 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     }
     if args.sampler != DEFAULT_SAMPLER:  # studies from before the option were TPE and stored no sampler
         settings["sampler"] = args.sampler
+    if args.screen > 1:  # likewise: studies from before the option screened nothing and stored no screen
+        settings["screen"] = {"score": "naswot", "factor": args.screen}
     worker = args.worker_index is not None
     study = open_study(name=name, storage=storage, multi_objective=args.multi_objective, seed=args.seed + (args.worker_index or 0), pruner=args.pruner, settings=settings,
                        sampler=args.sampler)
@@ -265,14 +274,18 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     beat_every_s = float(args.heartbeat_seconds) if isinstance(storage, JournalStorage) else None
     interrupts = TrialLoopInterrupts()
     objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs,
-                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s, hold_until_told=interrupts.hold_until_told)
+                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s, hold_until_told=interrupts.hold_until_told,
+                          screen=(lambda config: naswot(config, proxy)) if args.screen > 1 else None, screen_factor=args.screen)
     done_before = count_evaluated(study)
     if not worker and done_before < args.trials and args.confirm_top > 0 and args.confirm_seeds > 0:
         within = sum(b.candidate.latency_ms <= budget_ms for b in baselines)
         print(f"after the trials, confirmation trains up to {(args.confirm_top + within) * args.confirm_seeds} more proxy runs "
               f"(top {args.confirm_top} and {within} baseline(s) within the budget, {args.confirm_seeds} fresh seeds each), "
               "which the trials' ETA leaves out", flush=True)
-    cap = args.max_trials if args.max_trials is not None else 20 * args.trials
+    if not worker and done_before < args.trials and args.screen > 1:
+        print(f"screen: NASWOT ranks each feasible candidate before training; only those within the top 1/{args.screen} of the candidates "
+              f"screened so far are trained (about {args.screen * args.trials} screened for {args.trials} trained)", flush=True)
+    cap = args.max_trials if args.max_trials is not None else 20 * args.screen * args.trials
     if done_before < args.trials and args.workers > 1:
         print(f"{args.workers} workers on {storage_url}, {args.threads} torch thread(s) each", flush=True)
         commands = worker_commands(args.argv, workers=args.workers, storage_url=storage_url, study=name, threads=args.threads, max_trials=cap)

@@ -79,7 +79,8 @@ def summary_text(
         "",
         f"- budget: {budget_ms:g} ms{estimated}, latency from `{settings.get('lut')}` ({lut_info.get('device')}, {lut_info.get('engine', '')})",
         f"- space: `{settings.get('space')}`; proxy: {settings.get('proxy_summary', settings.get('proxy_id'))}"
-        + (f"; sampler: {settings['sampler']}" if "sampler" in settings else ""),  # stored only when not TPE
+        + (f"; sampler: {settings['sampler']}" if "sampler" in settings else "")  # stored only when not TPE
+        + (f"; screen: {settings['screen']['score']}, top 1/{settings['screen']['factor']} trained" if "screen" in settings else ""),
         f"- trials: {len(frame)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})",
         *(f"- {line}" for line in lut_info.get("warnings", [])),
         "",

@@ -32,6 +32,7 @@ class Status(str, Enum):
     PRUNED = "pruned"  # stopped by the pruner after an epoch
     INFEASIBLE = "infeasible"  # predicted latency over the budget: never trained
     SURPLUS = "surplus"  # the study's evaluations were all taken by earlier trials
+    SCREENED = "screened"  # ranked below the top 1/F by the training-free screen (--screen F): never trained
 
     def __str__(self) -> str:
         return self.value
@@ -55,6 +56,7 @@ class TrialAttr:
     CACHED_FROM = "cached_from"
     EPOCH_ACCURACIES = "epoch_accuracies"
     TRAIN_SECONDS = "train_seconds"
+    SCREEN_SCORE = "screen_score"  # the training-free score the screen ranked the candidate by (nas.screens)
     TICKET = "ticket"  # order of the trials' claims on their architectures (nas.coordination)
     TAKING_TICKET = "taking_ticket"
     RETRY_OF = "retry_of"  # number of the failed trial this one retries

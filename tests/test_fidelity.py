@@ -23,7 +23,8 @@ from nas.fidelity.ledger import append_line, read_lines
 from nas.fidelity.ranking import bootstrap_interval, noise, tau
 from nas.fidelity.replay import replay, strategies
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
-from nas.fidelity.scorers import SCORE_FIELDS, naswot_of, run_scorer, synflow_of
+from nas.fidelity.scorers import SCORE_FIELDS, run_scorer
+from nas.screens import naswot_of, synflow_of
 from nas.fidelity.tiers import RUN_FIELDS, Tier1, import_tier2, plan, run_tier1, run_tier2, settings_id, tier1_data, tier1_settings
 from nas.proxy import QUICK
 from nas.recipes import Recipe
