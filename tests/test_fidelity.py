@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -348,3 +350,14 @@ def test_cli_refuses_bad_input(rows_file, tmp_path, capsys):
     assert "unknown scorer" in capsys.readouterr().err
     assert main(["replay", "--table", str(tmp_path / "missing.csv")]) == 2
     assert "run python -m nas.fidelity analyse first" in capsys.readouterr().err
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path):
+    """``replay ... | head``: the reader is gone before the table is written; no traceback."""
+    command = [sys.executable, "-m", "nas.fidelity", "replay", "--table", str(REPO / "results/fidelity/table.csv"),
+               "--subset", "band", "--draws", "20", "--out", str(tmp_path / "replay.csv")]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # every write now fails with EPIPE
+    err = process.stderr.read().decode()
+    assert process.wait() == 141 and "Traceback" not in err and "Exception ignored" not in err, err
+    assert (tmp_path / "replay.csv").is_file()
