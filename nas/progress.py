@@ -19,6 +19,15 @@ def best_accuracy(study: optuna.Study) -> float:
     return max((t.values[0] for t in study.get_trials(deepcopy=False) if is_scored(t)), default=math.nan)
 
 
+def stored_seconds_per_evaluation(study: optuna.Study) -> float | None:
+    """Wall seconds per evaluated trial over the finished trials in the storage (those that
+    ended infeasible, screened or cached included, as they pass between evaluations): None
+    without an evaluated one."""
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.duration is not None]
+    evaluated = sum(1 for t in finished if counts(t))
+    return sum(t.duration.total_seconds() for t in finished) / evaluated if evaluated else None
+
+
 def clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s"
@@ -47,7 +56,11 @@ class Progress:
         elapsed = time.monotonic() - self.start
         done_now = counted - self.done_before
         remaining = max(self.target - counted, 0)
-        eta = clock(elapsed / done_now * remaining) if done_now > 0 else "?"
+        if done_now > 0:
+            eta = clock(elapsed / done_now * remaining)
+        else:  # a resumed run before its first evaluation: the stored trials' pace, until it has its own
+            per_trial = stored_seconds_per_evaluation(study)
+            eta = clock(per_trial * remaining) if per_trial is not None else "?"
         print(
             f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best_accuracy(study):.4f} | "
             f"{counted}/{self.target} evaluated | {clock(elapsed)} elapsed | trials ETA {eta}",

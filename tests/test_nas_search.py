@@ -347,3 +347,27 @@ def test_trial_counts_stay_integers_beside_failed_trials(tmp_path):
     table = pd.read_csv(tmp_path / "trials.csv", dtype=str)
     assert table["params"].tolist()[1] == "123456" and table["macs"].tolist()[1] == "7890123"
     assert table["params"].isna().tolist() == [True, False]
+
+
+def test_a_resumed_run_shows_an_eta_from_the_stored_pace_until_it_has_its_own(capsys):
+    """Before its first evaluation a resumed run has no pace of its own: the trial lines take
+    the stored trials' (wall seconds of every finished trial per evaluated one)."""
+    from datetime import datetime, timedelta
+
+    from optuna.trial import FrozenTrial, TrialState
+
+    from nas.progress import Progress
+
+    study = optuna.create_study(direction="maximize")
+    start = datetime(2026, 12, 1, 12, 0, 0)
+    for number, (status, seconds) in enumerate([("trained", 30), ("infeasible", 2), ("trained", 28), ("infeasible", 1)]):
+        study.add_trial(FrozenTrial(number=number, trial_id=number, state=TrialState.COMPLETE, value=0.5 if status == "trained" else 0.0,
+                                    datetime_start=start, datetime_complete=start + timedelta(seconds=seconds), params={},
+                                    distributions={}, user_attrs={"status": status}, system_attrs={}, intermediate_values={}))
+    Progress(target=5, done_before=2)(study, study.trials[-1])
+    line = capsys.readouterr().out.rstrip()
+    assert "2/5 evaluated" in line and line.endswith("trials ETA 1m32s")  # (30 + 2 + 28 + 1) / 2 x 3 left = 91.5 s
+    fresh = optuna.create_study(direction="maximize")
+    fresh.add_trial(study.trials[1])
+    Progress(target=5, done_before=0)(fresh, fresh.trials[-1])
+    assert capsys.readouterr().out.rstrip().endswith("trials ETA ?")
