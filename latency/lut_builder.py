@@ -121,7 +121,8 @@ def make_fingerprint(device: Device, engine: Engine, settings: BuildSettings, sp
     return fingerprint_from_measurement(record, f"the {device.name} device")
 
 
-MACHINE_FIELDS = ("cpu_model", "arch", "cores")
+# The CPU a table was measured on, which names a second build's default file.
+CPU_FIELDS = ("cpu_model", "arch", "cores")
 
 
 def default_out(device_name: str, engine: Engine, device: Device, folder: str = "results/lut") -> Path:
@@ -136,7 +137,7 @@ def default_out(device_name: str, engine: Engine, device: Device, folder: str = 
     except ValueError:
         return base  # the build says what is wrong with it
     here = device.fingerprint(engine)
-    if all(getattr(there, name) == here.get(name) for name in MACHINE_FIELDS):
+    if all(getattr(there, name) == here.get(name) for name in CPU_FIELDS):
         return base
     slug = re.sub(r"[^a-z0-9]+", "-", str(here.get("cpu_model", "unknown")).lower()).strip("-")[:40]
     return base.with_name(f"{base.stem}-{slug}.json")

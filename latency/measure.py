@@ -28,7 +28,7 @@ from .lut import load_lut
 from .overhead import trivial_onnx
 from .protocol_args import PROTOCOL_OPTIONS, add_protocol_arguments, fill_protocol_defaults, policy_from_args
 from .remote import RemoteError, add_remote_arguments, remote_settings
-from .validate import MACHINE_FIELDS, estimate_note, lut_policy
+from .validate import SAME_SETUP_FIELDS, estimate_note, lut_policy
 
 
 ENGINE_DEFAULTS = {"engine": "ort", "threads": 1, "opt_level": "all"}
@@ -114,7 +114,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     device = get_device(device_name, remote=args.remote, **remote_settings(args))
     here = device.fingerprint(engine)
     if lut is not None:
-        differ = [name for name in MACHINE_FIELDS if here.get(name) != lut.fingerprint.get(name)]
+        differ = [name for name in SAME_SETUP_FIELDS if here.get(name) != lut.fingerprint.get(name)]
         if differ:
             raise ValueError(f"LUT {args.lut} was measured elsewhere ({', '.join(differ)} differ, e.g. {differ[0]}: "
                              f"{lut.fingerprint.get(differ[0])!r} there vs {here.get(differ[0])!r} here); measure on its device")

@@ -39,7 +39,8 @@ from .lut_builder import Progress
 from .remote import add_remote_arguments, remote_settings
 from .timing import Measurement, RunPolicy
 
-MACHINE_FIELDS = ("device", "cpu_model", "arch", "cores", "engine", "engine_version", "threads", "inter_op_threads", "opt_level", "precision")
+# What a validation must share with the LUT's build: the machine, and the engine as it was set up.
+SAME_SETUP_FIELDS = ("device", "cpu_model", "arch", "cores", "engine", "engine_version", "threads", "inter_op_threads", "opt_level", "precision")
 
 
 def candidates(space: Any, lut: LUT, n: int, seed: int) -> list[tuple[str, str, repghost.NetConfig]]:
@@ -105,7 +106,7 @@ def measure_networks(
     device = get_device(device_name, remote=remote, **(remote_options or {}))
     engine = engine_from_settings(fingerprint)
     here = device.fingerprint(engine)
-    differ = [name for name in MACHINE_FIELDS if here.get(name) != fingerprint.get(name)]
+    differ = [name for name in SAME_SETUP_FIELDS if here.get(name) != fingerprint.get(name)]
     if differ:
         name = differ[0]
         raise ValueError(
