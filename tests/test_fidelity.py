@@ -361,3 +361,50 @@ def test_output_cut_short_by_its_reader_ends_quietly(tmp_path):
     err = process.stderr.read().decode()
     assert process.wait() == 141 and "Traceback" not in err and "Exception ignored" not in err, err
     assert (tmp_path / "replay.csv").is_file()
+
+
+def test_compare_trains_each_searchs_winner_once_and_reuses_the_ground_truths_runs(tmp_path, tiny_lut_path, band, capsys):
+    """Two arms of two real searches each (TPE and random, tiny space, synthetic data): every
+    distinct winner gets its tier-1 runs once, a winner the ground truth holds is not trained
+    again, and each search's value is its winner's tier-1 mean."""
+    from nas.fidelity.compare import comparison, read_search, train_winners, verdict
+    from nas.search import main as search
+
+    budget = f"{band[1]}ms"
+    folders = {}
+    for sampler in ("tpe", "random"):
+        for seed in (0, 1):
+            folder = tmp_path / f"{sampler}-{seed}"
+            assert search(["--budget", budget, "--lut", str(tiny_lut_path), "--space", str(TINY_SPACE), "--data", "synthetic", "--quick",
+                           "--threads", "1", "--results", str(tmp_path), "--study", folder.name, "--trials", "2", "--no-baselines",
+                           "--confirm-top", "1", "--confirm-seeds", "2", "--seed", str(seed), "--sampler", sampler]) == 0
+            folders.setdefault(sampler, []).append(folder)
+    capsys.readouterr()
+    searches = [read_search(arm, folder) for arm, group in folders.items() for folder in group]
+    assert all(s.trained >= 1 and s.screened >= s.trained for s in searches)
+    tier, truth, ledger = dataclasses.replace(TINY_TIER, epochs=1), tmp_path / "tier1.csv", tmp_path / "tier1-winners.csv"
+    known = searches[0].winner
+    append_line(truth, RUN_FIELDS, {"row": 0, "id": known.id, "name": "band-00", "seed": 0, "val_accuracy": 0.5,
+                                    "settings_id": settings_id(tier1_settings(tier, 1))})
+    distinct = {s.winner.id for s in searches}
+    assert train_winners(searches, ledger, truth, seeds=[0, 1], tier=tier, threads=1, log=lambda _: None) == 2 * len(distinct) - 1
+    assert train_winners(searches, ledger, truth, seeds=[0, 1], tier=tier, threads=1, log=lambda _: None) == 0
+    assert (known.id, 0) not in {(line["id"], int(line["seed"])) for line in read_lines(ledger, RUN_FIELDS)}
+    per_search, per_arm = comparison(searches, ledger, truth, seeds=[0, 1], tier=tier, threads=1)
+    mine = per_search[per_search["winner"] == known.id].iloc[0]
+    assert mine["tier1@0"] == 0.5 and mine["tier1"] == pytest.approx((0.5 + mine["tier1@1"]) / 2)
+    assert list(per_arm["arm"]) == ["tpe", "random"] and list(per_arm["with_tier1"]) == [2, 2]
+    assert per_arm.iloc[0]["tier1_mean"] == pytest.approx(per_search[per_search["arm"] == "tpe"]["tier1"].mean())
+    assert per_arm.iloc[1]["verdict"] in ("better", "worse", "tied within noise")
+    assert verdict(0.01, 0.99, complete=True) == "better" and verdict(0.99, 0.01, complete=True) == "worse"
+    assert verdict(0.2, 0.8, complete=True) == "tied within noise" and verdict(0.01, 0.99, complete=False) == "incomplete"
+    # The command line writes both tables; runs of other settings (here: tier 1's defaults) are not mixed in.
+    arms = [arg for arm, group in folders.items() for arg in ("--arm", arm, *map(str, group))]
+    assert main(["compare", *arms, "--dir", str(tmp_path), "--data", "synthetic", "--no-train"]) == 0
+    assert "tied within noise" not in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "compare-search.csv")["tier1"].isna().all()
+    assert list(pd.read_csv(tmp_path / "compare-search-arms.csv")["verdict"].fillna("")) == ["", "incomplete"]
+    # The command line: one-line errors for what it cannot use.
+    assert main(["compare", "--arm", "tpe"]) == 2 and "--arm takes a name" in capsys.readouterr().err
+    assert main(["compare", "--arm", "a", str(tmp_path), "--dir", str(tmp_path)]) == 2
+    assert "no readable best.json" in capsys.readouterr().err

@@ -7,6 +7,7 @@
     python -m nas.fidelity score --scorer proxy-today # a proxy recipe or training-free score per row
     python -m nas.fidelity analyse                    # results/fidelity/report.md and ranking.csv
     python -m nas.fidelity replay --subset band-choose # replayed searches that screen before training
+    python -m nas.fidelity compare --arm tpe DIR DIR --arm screen3 DIR DIR  # searches' winners on tier 1
 
 Every step that trains resumes when started again with the same command.
 """
@@ -85,6 +86,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     analyse.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="tier-1 seeds planned")
     analyse.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     analyse.add_argument("--lut", type=Path, default=Path("results/lut/paper-phone.json"), help="LUT checked against the rows' pinned sha256")
+
+    compare = sub.add_parser("compare", formatter_class=DefaultsFormatter,
+                             help="train the confirmed winners of finished searches with tier 1's recipe and compare ways of searching")
+    compare.add_argument("--arm", nargs="+", action="append", required=True, metavar=("NAME", "SEARCH_DIR"),
+                         help="an arm: its name, then the output folders of its searches (one per search seed); repeat for each "
+                         "arm, the first being the one the others are compared with")
+    compare.add_argument("--name", default="search", help="the comparison's name: its table is <dir>/compare-<name>.csv")
+    compare.add_argument("--dir", type=Path, default=OUT, help="folder of the ground truth's tier-1 ledger (tier1.csv) and of the outputs")
+    compare.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="tier-1 seeds per winner")
+    compare.add_argument("--threads", type=int, default=1, help="torch threads (a setting of the result)")
+    compare.add_argument("--data", default="fashion-mnist", help="data set the searches ran on")
+    compare.add_argument("--resolution", type=int, default=None, help="tier 1's input size in px (default: the data set's reference recipe's)")
+    compare.add_argument("--no-train", action="store_true", help="only write the comparison, from the runs the ledgers hold")
 
     replay = sub.add_parser("replay", formatter_class=DefaultsFormatter,
                             help="replay searches on the measured scores: does screening cheaply before training pick better?")
@@ -222,6 +236,37 @@ def command_analyse(args: argparse.Namespace) -> None:
     print(f"{args.dir / 'report.md'}: tier 1 {state.done}/{state.planned} runs; {args.dir / 'ranking.csv'}, {args.dir / 'table.csv'}")
 
 
+def command_compare(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .compare import TEST, comparison, read_search, train_winners
+    from .tiers import Tier1
+
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    if any(len(arm) < 2 for arm in args.arm):
+        raise UserError("--arm takes a name and at least one search folder, e.g. --arm tpe results/s30-seed0 results/s30-seed1")
+    names = [arm[0] for arm in args.arm]
+    if len(set(names)) < len(names):
+        raise UserError(f"--arm names must differ, got {', '.join(names)}")
+    with user_input():
+        tier = Tier1(data=args.data, resolution=args.resolution)
+    searches = [read_search(arm[0], Path(folder)) for arm in args.arm for folder in arm[1:]]
+    ledger, truth = args.dir / "tier1-winners.csv", args.dir / "tier1.csv"
+    with user_input():
+        if not args.no_train:
+            train_winners(searches, ledger, truth, seeds=args.seeds, tier=tier, threads=args.threads, log=log)
+        per_search, per_arm = comparison(searches, ledger, truth, seeds=args.seeds, tier=tier, threads=args.threads)
+    out, arms_out = args.dir / f"compare-{args.name}.csv", args.dir / f"compare-{args.name}-arms.csv"
+    per_search.to_csv(out, index=False, float_format="%.5f")
+    per_arm.to_csv(arms_out, index=False, float_format="%.5f")
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(per_search.drop(columns=["search"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(per_arm.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"test: {TEST}")
+    print(f"written to {out} and {arms_out} (tier-1 runs of the winners in {ledger})")
+
+
 def command_replay(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -250,7 +295,7 @@ def command_replay(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"draw": command_draw, "tier1": command_tier, "tier2": command_tier, "score": command_score, "analyse": command_analyse,
-            "replay": command_replay}
+            "replay": command_replay, "compare": command_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

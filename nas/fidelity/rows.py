@@ -29,7 +29,7 @@ from space import SearchSpace, arch_id
 
 FIELDS = ("row", "id", "name", "kind", "latency_ms", "in_band", "half", "params", "macs",
           "params_task", "macs_task", "lut_sha256", "arch")
-KINDS = ("band", "paper")
+KINDS = ("band", "paper", "winner")  # winner: a search's pick, trained to compare searches (nas.fidelity.compare)
 HALVES = ("choose", "report")
 MAX_DRAWS = 200_000  # candidates sampled before the draw gives up on an empty band
 
@@ -52,7 +52,7 @@ class Row:
         row: position in the rows file (band draws first, in draw order, then paper widths).
         id: ``space.arch_id`` of the architecture.
         name: ``band-NN`` or ``paper-<width>x``.
-        kind: ``band`` (drawn) or ``paper``.
+        kind: ``band`` (drawn), ``paper``, or ``winner`` (never in a rows file: ``compare``).
         latency_ms: predicted by the LUT whose file had sha256 ``lut_sha256``, at draw time.
         in_band: the latency is inside the band.
         half: ``choose`` or ``report`` for in-band rows, empty otherwise.
