@@ -381,7 +381,7 @@ def test_compare_trains_each_searchs_winner_once_and_reuses_the_ground_truths_ru
             folders.setdefault(sampler, []).append(folder)
     capsys.readouterr()
     searches = [read_search(arm, folder) for arm, group in folders.items() for folder in group]
-    assert all(s.trained >= 1 and s.screened >= s.trained for s in searches)
+    assert all(s.trained >= 1 and s.screened >= s.trained and s.proxy_epochs == s.trained for s in searches)  # --quick: one epoch
     tier, truth, ledger = dataclasses.replace(TINY_TIER, epochs=1), tmp_path / "tier1.csv", tmp_path / "tier1-winners.csv"
     known = searches[0].winner
     append_line(truth, RUN_FIELDS, {"row": 0, "id": known.id, "name": "band-00", "seed": 0, "val_accuracy": 0.5,

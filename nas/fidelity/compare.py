@@ -46,6 +46,7 @@ class Search:
     confirmed_mean: float
     screened: int  # feasible candidates looked at (trained, pruned, cached or screened out)
     trained: int  # candidates given proxy training (trained or pruned)
+    proxy_epochs: int  # the proxy epochs those trainings ran: the search's training cost
 
 
 def read_search(arm: str, folder: Path, task: Task = Task()) -> Search:
@@ -61,10 +62,14 @@ def read_search(arm: str, folder: Path, task: Task = Task()) -> Search:
     winner = Row(row=0, id=arch_id(config), name=f"winner-{folder.name}", kind="winner", latency_ms=float(best["latency_ms"]),
                  in_band=False, half="", params=int(best["params"]), macs=int(best["macs"]), params_task=task_counts.params,
                  macs_task=task_counts.macs, lut_sha256="", arch=config)
-    statuses = pd.read_csv(folder / TRIALS_FILE)["status"] if (folder / TRIALS_FILE).is_file() else pd.Series(dtype=str)
+    try:
+        trials = pd.read_csv(folder / TRIALS_FILE, usecols=["status", "epoch_accuracies"])
+    except (OSError, ValueError):
+        raise UserError(f"{folder} holds no readable {TRIALS_FILE}: name a finished python -m nas.search output folder") from None
+    trained = trials[trials["status"].isin(["trained", "pruned"])]
     return Search(arm, folder, winner, float(best["confirmation"]["mean"]),
-                  screened=int(statuses.isin(["trained", "pruned", "cached", "screened"]).sum()),
-                  trained=int(statuses.isin(["trained", "pruned"]).sum()))
+                  screened=int(trials["status"].isin(["trained", "pruned", "cached", "screened"]).sum()), trained=len(trained),
+                  proxy_epochs=int(sum(len(json.loads(text)) for text in trained["epoch_accuracies"])))
 
 
 def train_winners(searches: list[Search], ledger: Path, ground_truth: Path, *, seeds: Iterable[int], tier: Tier1, threads: int,
@@ -98,7 +103,7 @@ def comparison(searches: list[Search], ledger: Path, ground_truth: Path, *, seed
         accuracies = [runs.get((s.winner.id, seed), math.nan) for seed in seeds]
         lines.append({"arm": s.arm, "search": str(s.folder), "winner": s.winner.id, "latency_ms": s.winner.latency_ms,
                       "params": s.winner.params, "macs": s.winner.macs, "confirmed_proxy": s.confirmed_mean,
-                      "screened": s.screened, "trained": s.trained,
+                      "screened": s.screened, "trained": s.trained, "proxy_epochs": s.proxy_epochs,
                       **{f"tier1@{seed}": a for seed, a in zip(seeds, accuracies)},
                       "tier1": statistics.mean(accuracies) if not any(map(math.isnan, accuracies)) else math.nan})
     per_search = pd.DataFrame(lines)
