@@ -381,7 +381,7 @@ def test_compare_trains_each_searchs_winner_once_and_reuses_the_ground_truths_ru
             folders.setdefault(sampler, []).append(folder)
     capsys.readouterr()
     searches = [read_search(arm, folder) for arm, group in folders.items() for folder in group]
-    assert all(s.trained >= 1 and s.screened >= s.trained and s.proxy_epochs == s.trained for s in searches)  # --quick: one epoch
+    assert all(s.trained >= 1 and s.candidates >= s.trained and s.proxy_epochs == s.trained for s in searches)  # --quick: one epoch
     tier, truth, ledger = dataclasses.replace(TINY_TIER, epochs=1), tmp_path / "tier1.csv", tmp_path / "tier1-winners.csv"
     known = searches[0].winner
     append_line(truth, RUN_FIELDS, {"row": 0, "id": known.id, "name": "band-00", "seed": 0, "val_accuracy": 0.5,
@@ -400,11 +400,11 @@ def test_compare_trains_each_searchs_winner_once_and_reuses_the_ground_truths_ru
     assert verdict(0.2, 0.8, complete=True) == "tied within noise" and verdict(0.01, 0.99, complete=False) == "incomplete"
     # The command line writes both tables; runs of other settings (here: tier 1's defaults) are not mixed in.
     arms = [arg for arm, group in folders.items() for arg in ("--arm", arm, *map(str, group))]
-    assert main(["compare", *arms, "--dir", str(tmp_path), "--data", "synthetic", "--no-train"]) == 0
+    assert main(["compare", *arms, "--name", "search", "--dir", str(tmp_path), "--data", "synthetic", "--no-train"]) == 0
     assert "tied within noise" not in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "compare-search.csv")["tier1"].isna().all()
     assert list(pd.read_csv(tmp_path / "compare-search-arms.csv")["verdict"].fillna("")) == ["", "incomplete"]
     # The command line: one-line errors for what it cannot use.
-    assert main(["compare", "--arm", "tpe"]) == 2 and "--arm takes a name" in capsys.readouterr().err
-    assert main(["compare", "--arm", "a", str(tmp_path), "--dir", str(tmp_path)]) == 2
+    assert main(["compare", "--arm", "tpe", "--name", "x"]) == 2 and "--arm takes a name" in capsys.readouterr().err
+    assert main(["compare", "--arm", "a", str(tmp_path), "--name", "x", "--dir", str(tmp_path)]) == 2
     assert "no readable best.json" in capsys.readouterr().err

@@ -90,9 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     compare = sub.add_parser("compare", formatter_class=DefaultsFormatter,
                              help="train the confirmed winners of finished searches with tier 1's recipe and compare ways of searching")
     compare.add_argument("--arm", nargs="+", action="append", required=True, metavar=("NAME", "SEARCH_DIR"),
-                         help="an arm: its name, then the output folders of its searches (one per search seed); repeat for each "
-                         "arm, the first being the one the others are compared with")
-    compare.add_argument("--name", default="search", help="the comparison's name: its table is <dir>/compare-<name>.csv")
+                         help="an arm: its name, then one or more output folders of its searches (one per search seed); repeat "
+                         "for each arm, the first being the one the others are compared with")
+    compare.add_argument("--name", required=True, help="the comparison's name: its tables are <dir>/compare-<name>.csv and compare-<name>-arms.csv")
     compare.add_argument("--dir", type=Path, default=OUT, help="folder of the ground truth's tier-1 ledger (tier1.csv) and of the outputs")
     compare.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="tier-1 seeds per winner")
     compare.add_argument("--threads", type=int, default=1, help="torch threads (a setting of the result)")
@@ -263,7 +263,8 @@ def command_compare(args: argparse.Namespace) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(per_search.drop(columns=["search"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(per_arm.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"test: {TEST}")
+    if len(args.arm) > 1:
+        print(f"test: {TEST}")
     print(f"written to {out} and {arms_out} (tier-1 runs of the winners in {ledger})")
 
 

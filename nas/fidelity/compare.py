@@ -44,7 +44,7 @@ class Search:
     folder: Path
     winner: Row
     confirmed_mean: float
-    screened: int  # feasible candidates looked at (trained, pruned, cached or screened out)
+    candidates: int  # feasible candidates it looked at (trained, pruned, cached or screened out)
     trained: int  # candidates given proxy training (trained or pruned)
     proxy_epochs: int  # the proxy epochs those trainings ran: the search's training cost
 
@@ -68,21 +68,15 @@ def read_search(arm: str, folder: Path, task: Task = Task()) -> Search:
         raise UserError(f"{folder} holds no readable {TRIALS_FILE}: name a finished python -m nas.search output folder") from None
     trained = trials[trials["status"].isin(["trained", "pruned"])]
     return Search(arm, folder, winner, float(best["confirmation"]["mean"]),
-                  screened=int(trials["status"].isin(["trained", "pruned", "cached", "screened"]).sum()), trained=len(trained),
+                  candidates=int(trials["status"].isin(["trained", "pruned", "cached", "screened"]).sum()), trained=len(trained),
                   proxy_epochs=int(sum(len(json.loads(text)) for text in trained["epoch_accuracies"])))
 
 
 def train_winners(searches: list[Search], ledger: Path, ground_truth: Path, *, seeds: Iterable[int], tier: Tier1, threads: int,
                   log: Callable[[str], None] = print) -> int:
     """Tier 1 for every winner and seed that neither ledger holds (resumable); returns runs done."""
-    reused = _runs(ground_truth, tier, threads)
     rows = list({s.winner.id: s.winner for s in searches}.values())
-    done = 0
-    for seed in seeds:
-        todo = [row for row in rows if (row.id, seed) not in reused]
-        if todo:
-            done += run_tier1(todo, ledger, seeds=[seed], tier=tier, threads=threads, log=log)
-    return done
+    return run_tier1(rows, ledger, seeds=seeds, tier=tier, threads=threads, done_elsewhere=_runs(ground_truth, tier, threads), log=log)
 
 
 def _runs(ledger: Path, tier: Tier1, threads: int) -> dict[tuple[str, int], float]:
@@ -103,7 +97,7 @@ def comparison(searches: list[Search], ledger: Path, ground_truth: Path, *, seed
         accuracies = [runs.get((s.winner.id, seed), math.nan) for seed in seeds]
         lines.append({"arm": s.arm, "search": str(s.folder), "winner": s.winner.id, "latency_ms": s.winner.latency_ms,
                       "params": s.winner.params, "macs": s.winner.macs, "confirmed_proxy": s.confirmed_mean,
-                      "screened": s.screened, "trained": s.trained, "proxy_epochs": s.proxy_epochs,
+                      "candidates": s.candidates, "trained": s.trained, "proxy_epochs": s.proxy_epochs,
                       **{f"tier1@{seed}": a for seed, a in zip(seeds, accuracies)},
                       "tier1": statistics.mean(accuracies) if not any(map(math.isnan, accuracies)) else math.nan})
     per_search = pd.DataFrame(lines)

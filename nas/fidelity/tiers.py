@@ -168,11 +168,13 @@ def train_tier1(row: Row, seed: int, tier: Tier1, threads: int, after_epoch: Cal
 
 def run_tier1(rows: list[Row], ledger: Path, *, seeds: Iterable[int], tier: Tier1 = Tier1(), threads: int = 1,
               order_seed: int = 0, shard: tuple[int, int] = (0, 1), limit: int | None = None,
-              after_epoch: EpochHook | None = None, log: Callable[[str], None] = print) -> int:
+              after_epoch: EpochHook | None = None, done_elsewhere: Iterable[tuple[str, int]] = (),
+              log: Callable[[str], None] = print) -> int:
     """Train every (row, seed) of the plan that the ledger lacks (this shard's share), appending
-    a line per finished run. Stops after ``limit`` runs when given. Returns the runs done."""
+    a line per finished run; ``done_elsewhere``: (arch id, seed) runs of the same settings that
+    another ledger holds. Stops after ``limit`` runs when given. Returns the runs done."""
     sid = settings_id(tier1_settings(tier, threads))
-    done = finished(ledger, sid)
+    done = finished(ledger, sid) | set(done_elsewhere)
     work = [(i, row, seed) for i, (row, seed) in enumerate(plan(rows, seeds, order_seed))
             if i % shard[1] == shard[0] and (row.id, seed) not in done]
     log(f"tier 1 ({sid}): {len(done)} run(s) in {ledger}, {len(work)} to do in shard {shard[0]}/{shard[1]}")
