@@ -83,8 +83,9 @@ def naswot(config: NetConfig, proxy: ProxyConfig, batch: int = NASWOT_BATCH) -> 
 def passes_screen(score: float, earlier: Iterable[float], factor: int) -> bool:
     """A candidate goes on to training when its score ranks within the top ``1/factor`` of the
     candidates screened so far, itself included (rank 1 the highest; a tie ranks as high as it
-    can): over a stream of candidates, about one in ``factor`` is trained. The first candidate
-    always passes."""
+    can). Over a long stream of random candidates about one in ``factor`` passes; more pass
+    early on (the first always does: ceil(n / factor) ranks out of n) and when the candidates
+    improve, as they do when a sampler learns from the screened-out ones."""
     if factor < 1:
         raise ValueError(f"screening factor must be 1 or more, got {factor}")
     earlier = list(earlier)

@@ -75,8 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pruner", choices=PRUNERS, default="hyperband", help="pruner for proxy training (benchmarks/pruner_choice.py measured the choice)")
     parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER, help="Optuna sampler: tpe (multivariate TPE), or random, the baseline it is compared with")
     parser.add_argument("--screen", type=int, default=1, metavar="F",
-                        help="screen candidates by NASWOT, a training-free score (a fraction of a CPU second), before training: only those "
-                        "within the top 1/F of the candidates screened so far are trained, so about F are screened per candidate trained "
+                        help="screen candidates by NASWOT, a training-free score (a fraction of a CPU second), before training: a candidate "
+                        "is trained only when it ranks within the top 1/F (rounded up) of the candidates screened so far; of random candidates "
+                        "that is about one in F in the long run, more early on, and more as the sampler learns what the screen passes "
                         "(1: train every feasible candidate)")
     parser.add_argument("--no-baselines", action="store_true", help="skip training the paper baselines")
     parser.add_argument("--confirm-top", type=int, default=CONFIRM_TOP, help="searched candidates trained again with fresh seeds at the end, beside every paper baseline within the budget (0: no confirmation)")
@@ -283,8 +284,9 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
               f"(top {args.confirm_top} and {within} baseline(s) within the budget, {args.confirm_seeds} fresh seeds each), "
               "which the trials' ETA leaves out", flush=True)
     if not worker and done_before < args.trials and args.screen > 1:
-        print(f"screen: NASWOT ranks each feasible candidate before training; only those within the top 1/{args.screen} of the candidates "
-              f"screened so far are trained (about {args.screen * args.trials} screened for {args.trials} trained)", flush=True)
+        print(f"screen: NASWOT ranks each feasible candidate before training; only those within the top 1/{args.screen} (rounded up) of the "
+              f"candidates screened so far are trained (of random candidates about one in {args.screen} in the long run, more early on and as "
+              "the sampler learns what the screen passes)", flush=True)
     cap = args.max_trials if args.max_trials is not None else 20 * args.screen * args.trials
     if done_before < args.trials and args.workers > 1:
         print(f"{args.workers} workers on {storage_url}, {args.threads} torch thread(s) each", flush=True)

@@ -228,7 +228,7 @@ def command_analyse(args: argparse.Namespace) -> None:
     ranks = ranking(frame, costs(tier2, scores), resamples=args.resamples)
     state = progress(frame, tier1, args.seeds)
     command = "python -m nas.fidelity analyse" + (f" --dir {args.dir}" if args.dir != OUT else "")
-    text = report(frame, ranks, noise_by_subset(frame), state, rows_path=args.rows, lut_note=lut_note(rows, args.lut), command=command)
+    text = report(frame, ranks, noise_by_subset(frame), state, rows_path=args.rows, ledgers=args.dir, lut_note=lut_note(rows, args.lut), command=command)
     args.dir.mkdir(parents=True, exist_ok=True)
     (args.dir / "report.md").write_text(text)
     ranks.to_csv(args.dir / "ranking.csv", index=False, float_format="%.4f")

@@ -251,15 +251,19 @@ def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool
     ]
 
 
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:.2f} pt"
+
+
 def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], state: Progress, *, rows_path: Path,
-           lut_note: str, command: str) -> str:
+           ledgers: Path, lut_note: str, command: str) -> str:
     """The Markdown report."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     partial = state.done < state.planned
     lines = [
         "# Does the proxy rank like real training? (fidelity study)",
         "",
-        f"Generated {stamp} by `{command}` from `{rows_path}` and the ledgers beside it.",
+        f"Generated {stamp} by `{command}` from `{rows_path}` and the ledgers in `{ledgers}`.",
         "",
         f"**{'PARTIAL: ' if partial else ''}tier 1 has {state.done} of {state.planned} runs.** "
         + ("Every figure below covers only the finished runs; rerun the analysis as runs land." if partial else ""),
@@ -279,8 +283,9 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
         lines += ["| subset | rows | Kendall tau | mean abs diff | worst | one run's sd | sd of row means | range of means | architecture share |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for subset, n in noises.items():
-            lines.append(f"| {subset} | {n.rows} | {n.seed_tau:.3f} | {100 * n.mean_abs_diff:.2f} pt | {100 * n.worst_abs_diff:.2f} pt | "
-                         f"{100 * n.within_sd:.2f} pt | {100 * n.between_sd:.2f} pt | {100 * n.range_of_means:.2f} pt | {n.architecture_share:.2f} |")
+            figures = (f"{n.seed_tau:.3f}", *(_points(v) for v in (n.mean_abs_diff, n.worst_abs_diff, n.within_sd, n.between_sd, n.range_of_means)),
+                       f"{n.architecture_share:.2f}")
+            lines.append(f"| {subset} | {n.rows} | " + " | ".join("-" if "nan" in f else f for f in figures) + " |")
         lines += ["", "Architecture share: the part of one run's variance that is the architecture's, not the seed's."]
     else:
         lines.append("No row has both seeds yet.")
