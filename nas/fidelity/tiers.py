@@ -174,10 +174,13 @@ def run_tier1(rows: list[Row], ledger: Path, *, seeds: Iterable[int], tier: Tier
     a line per finished run; ``done_elsewhere``: (arch id, seed) runs of the same settings that
     another ledger holds. Stops after ``limit`` runs when given. Returns the runs done."""
     sid = settings_id(tier1_settings(tier, threads))
-    done = finished(ledger, sid) | set(done_elsewhere)
+    own = finished(ledger, sid)
+    elsewhere = set(done_elsewhere) - own
+    done = own | elsewhere
     work = [(i, row, seed) for i, (row, seed) in enumerate(plan(rows, seeds, order_seed))
             if i % shard[1] == shard[0] and (row.id, seed) not in done]
-    log(f"tier 1 ({sid}): {len(done)} run(s) in {ledger}, {len(work)} to do in shard {shard[0]}/{shard[1]}")
+    held = f"{len(own)} run(s) in {ledger}" + (f" and {len(elsewhere)} in another ledger" if elsewhere else "")
+    log(f"tier 1 ({sid}): {held}, {len(work)} to do" + (f" in shard {shard[0]}/{shard[1]}" if shard != (0, 1) else ""))
     count = 0
     for i, row, seed in work[:limit]:
         hook = (lambda epoch, n=count: after_epoch(n, epoch)) if after_epoch is not None else None
