@@ -25,6 +25,7 @@ from space import arch_id
 
 from ..confirmation import welch_greater_p
 from ..errors import UserError
+from ..vocabulary import COUNTED, Status
 from .ledger import read_lines
 from .rows import Row, Task, counted
 from .tiers import RUN_FIELDS, Tier1, run_tier1, settings_id, tier1_settings
@@ -66,9 +67,10 @@ def read_search(arm: str, folder: Path, task: Task = Task()) -> Search:
         trials = pd.read_csv(folder / TRIALS_FILE, usecols=["status", "epoch_accuracies"])
     except (OSError, ValueError):
         raise UserError(f"{folder} holds no readable {TRIALS_FILE}: name a finished python -m nas.search output folder") from None
-    trained = trials[trials["status"].isin(["trained", "pruned"])]
+    trained = trials[trials["status"].isin([Status.TRAINED.value, Status.PRUNED.value])]
+    looked_at = [status.value for status in (*COUNTED, Status.SCREENED)]
     return Search(arm, folder, winner, float(best["confirmation"]["mean"]),
-                  candidates=int(trials["status"].isin(["trained", "pruned", "cached", "screened"]).sum()), trained=len(trained),
+                  candidates=int(trials["status"].isin(looked_at).sum()), trained=len(trained),
                   proxy_epochs=int(sum(len(json.loads(text)) for text in trained["epoch_accuracies"])))
 
 
