@@ -100,11 +100,14 @@ def test_a_retry_is_ranked_as_its_first_trial_was(tmp_path, tiny_lut_path, budge
     study.optimize(objective, n_trials=60, callbacks=[Progress(3, 0)])
     seen = {t.user_attrs.get(TrialAttr.ARCH_ID) for t in study.trials}
     rng, fresh = random.Random(5), []
-    while len(fresh) < 2:  # two feasible architectures no trial has seen, scored below every other
+    for _ in range(10_000):  # two feasible architectures no trial has seen, scored below every other
         params, config = space.sample_params(rng)
         if lut.predict(config) <= budget_ms and arch_id(config) not in seen | {arch_id(c) for _, c in fresh}:
             fresh.append((params, config))
             lowest[arch_id(config)] = -1.0
+        if len(fresh) == 2:
+            break
+    assert len(fresh) == 2, "the tiny space has no two feasible architectures left unseen"
     first = min(t.number for t in study.trials if TrialAttr.SCREEN_SCORE in t.user_attrs)
     study.enqueue_trial(fresh[0][0], user_attrs={TrialAttr.RETRY_OF: first})  # ranked as trial `first` was: it passes
     study.enqueue_trial(fresh[1][0])  # a new candidate: ranked against everything before it
