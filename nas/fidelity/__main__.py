@@ -7,7 +7,7 @@
     python -m nas.fidelity score --scorer proxy-today # a proxy recipe or training-free score per row
     python -m nas.fidelity analyse                    # results/fidelity/report.md and ranking.csv
     python -m nas.fidelity replay --subset band-choose # replayed searches that screen before training
-    python -m nas.fidelity compare --arm tpe DIR DIR --arm screen3 DIR DIR  # searches' winners on tier 1
+    python -m nas.fidelity compare --name screen --arm tpe DIR DIR --arm screen3 DIR DIR  # searches' winners on tier 1
 
 Every step that trains resumes when started again with the same command.
 """
