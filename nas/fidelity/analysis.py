@@ -252,7 +252,11 @@ def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool
 
 
 def _points(fraction: float) -> str:
-    return f"{100 * fraction:.2f} pt"
+    return "-" if math.isnan(fraction) else f"{100 * fraction:.2f} pt"
+
+
+def _fixed(value: float, digits: int) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], state: Progress, *, rows_path: Path,
@@ -283,9 +287,9 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
         lines += ["| subset | rows | Kendall tau | mean abs diff | worst | one run's sd | sd of row means | range of means | architecture share |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for subset, n in noises.items():
-            figures = (f"{n.seed_tau:.3f}", *(_points(v) for v in (n.mean_abs_diff, n.worst_abs_diff, n.within_sd, n.between_sd, n.range_of_means)),
-                       f"{n.architecture_share:.2f}")
-            lines.append(f"| {subset} | {n.rows} | " + " | ".join("-" if "nan" in f else f for f in figures) + " |")
+            figures = (_fixed(n.seed_tau, 3), *(_points(v) for v in (n.mean_abs_diff, n.worst_abs_diff, n.within_sd, n.between_sd, n.range_of_means)),
+                       _fixed(n.architecture_share, 2))
+            lines.append(f"| {subset} | {n.rows} | " + " | ".join(figures) + " |")
         lines += ["", "Architecture share: the part of one run's variance that is the architecture's, not the seed's."]
     else:
         lines.append("No row has both seeds yet.")
