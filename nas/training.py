@@ -14,6 +14,7 @@ ONNX Runtime against PyTorch), ``metrics.json`` (rewritten after every epoch) an
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -317,3 +318,51 @@ def _epochs(run: Run, out: Path, origin: str, after_checkpoint: Callable[[int], 
                       f"(last loss {loss:.3f}, lr {run.optimizer.param_groups[0]['lr']:.3g})")
             if after_checkpoint is not None:
                 after_checkpoint(epoch)
+
+
+def accuracy_on_test_split(out: Path) -> float:
+    """Test-split accuracy of the finished run in ``out``, read from its ``model.pt`` with the data,
+    input normalization and resolution its metrics record: for a run trained without ``test``, the
+    figure ``train(..., test=True)`` would have recorded (tests/test_nas_train.py). Reading it is
+    reading the test split; callers keep the figure so that it is read once."""
+    try:
+        metrics = json.loads((out / METRICS_FILE).read_text())
+        settings, norm = metrics["settings"], metrics["input_normalization"]
+        complete = bool(metrics["complete"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{out} holds no readable {METRICS_FILE}: name a python -m nas.train output folder") from None
+    if not complete:
+        raise UserError(f"{out} has not finished ({metrics.get('epochs_done')} epochs): rerun its nas.train command to finish it first")
+    try:
+        model = repghost.load_checkpoint(out / metrics.get("checkpoint", "model.pt"))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    with user_input():
+        dataset = load_dataset(settings["data"])
+    shape = (1, -1, 1, 1)
+    mean, std = torch.tensor(norm["mean"]).view(shape), torch.tensor(norm["std"]).view(shape)
+    images = resize(dataset.test_images, settings["recipe"]["resolution"])
+    return evaluate(model, images, dataset.test_labels, mean, std)
+
+
+def finished_run(run: Path, configs: dict[str, NetConfig], recipe: Recipe, *, data: str, split_seed: int, threads: int,
+                 kind: str) -> tuple[str, dict[str, Any]]:
+    """The finished ``python -m nas.train`` run in ``run`` as a ``kind`` run: which of ``configs``
+    (by name) it trained, and its metrics. Refused, in one line naming what differs, unless it
+    trained one of them with exactly ``recipe``, ``data``, ``split_seed`` and ``threads``."""
+    try:
+        metrics = json.loads((run / METRICS_FILE).read_text())
+        settings = metrics["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"{run} holds no readable {METRICS_FILE}: name a python -m nas.train output folder") from None
+    if not metrics.get("complete"):
+        raise UserError(f"{run} has {metrics.get('epochs_done')} epochs of its recipe's {settings['recipe']['epochs']}: finish it first (rerun its command)")
+    names = {json.dumps(config.to_dict(), sort_keys=True): name for name, config in configs.items()}
+    name = names.get(json.dumps(settings["architecture"], sort_keys=True))
+    if name is None:
+        raise UserError(f"{run} trained none of the architectures a {kind} run may have ({', '.join(configs)})")
+    expected = json.loads(json.dumps(run_settings(configs[name], recipe, data, settings["seed"], split_seed, threads)))  # as stored
+    differing = sorted(key for key in expected if settings.get(key) != expected[key])
+    if differing:
+        raise UserError(f"{run} differs from a {kind} run of {name} in {', '.join(differing)}: it cannot stand for one")
+    return name, metrics

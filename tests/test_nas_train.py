@@ -20,7 +20,8 @@ from nas.data import DEBIAN_FASHION_MNIST, load_dataset, resize, split
 from nas.proxy import DEFAULT, QUICK, evaluate, normalizer
 from nas.recipes import Recipe, lr_factor, recipe_for
 from nas.train import default_out, main, parse_args, resolve_source
-from nas.training import augment, held_out_split
+from nas.errors import UserError
+from nas.training import augment, held_out_split, accuracy_on_test_split
 
 PROJECT = Path(__file__).resolve().parent.parent
 STUDY = PROJECT / "results" / "budget-30ms-fashion-mnist"
@@ -152,6 +153,22 @@ def test_test_split_is_read_only_when_asked_and_recorded(arch_file, finished, tm
     dataset = load_dataset("synthetic")
     _, _, mean, std = val_images()
     assert evaluate(model, resize(dataset.test_images, 16), dataset.test_labels, mean, std) == m["test_accuracy"]
+
+
+def test_a_finished_runs_saved_model_reads_the_test_split_as_training_would(arch_file, finished, tmp_path):
+    """A run trained without --test, as a commit keeps it (no resume state), read on the test
+    split later from its model.pt gives the figure --test records at the end of training."""
+    asked = tmp_path / "asked"
+    shutil.copytree(finished, asked)
+    assert main([str(arch_file), *TINY, "--out", str(asked), "--test"]) == 0
+    kept = tmp_path / "kept"
+    shutil.copytree(finished, kept, ignore=shutil.ignore_patterns("resume.pt"))
+    assert accuracy_on_test_split(kept) == metrics(asked)["test_accuracy"]
+    with pytest.raises(UserError, match="no readable metrics.json"):
+        accuracy_on_test_split(tmp_path)
+    (kept / "metrics.json").write_text(json.dumps({**metrics(kept), "complete": False}))
+    with pytest.raises(UserError, match="has not finished"):
+        accuracy_on_test_split(kept)
 
 
 def test_a_study_folder_trains_its_best(tmp_path):

@@ -8,6 +8,7 @@
     python -m nas.fidelity analyse                    # results/fidelity/report.md and ranking.csv
     python -m nas.fidelity replay --subset band-choose # replayed searches that screen before training
     python -m nas.fidelity compare --name screen --arm tpe DIR DIR --arm screen3 DIR DIR  # searches' winners on tier 1
+    python -m nas.fidelity claim results/budget-30ms-fashion-mnist  # its winner against RepGhostNet 0.5x, on the test split
 
 Every step that trains resumes when started again with the same command.
 """
@@ -99,6 +100,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     compare.add_argument("--data", default="fashion-mnist", help="data set the searches ran on")
     compare.add_argument("--resolution", type=int, default=None, help="tier 1's input size in px (default: the data set's reference recipe's)")
     compare.add_argument("--no-train", action="store_true", help="only write the comparison, from the runs the ledgers hold")
+
+    claim = sub.add_parser("claim", formatter_class=DefaultsFormatter,
+                           help="a search's confirmed winner against a paper model: nas.train's full recipe, several seeds, read once on the test split")
+    claim.add_argument("search", type=Path, help="a finished python -m nas.search output folder (its best.json and baselines.csv)")
+    claim.add_argument("--baseline", type=float, default=None, help="the paper model's width (default: the widest within the search's budget)")
+    claim.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds of each model")
+    claim.add_argument("--threads", type=int, default=1, help="torch threads (a setting of the result)")
+    claim.add_argument("--data", default="fashion-mnist", help="data set the search ran on")
+    claim.add_argument("--out", type=Path, default=Path("results/claim"), help="runs, runs.csv, claim.csv and claim.md go to OUT/<search folder's name>")
+    claim.add_argument("--from-runs", nargs="+", type=Path, default=None, metavar="DIR",
+                       help="instead of training: finished python -m nas.train runs of either model with the same settings count as "
+                       "its runs (one not yet read on the test split is read now, once)")
+    claim.add_argument("--no-train", action="store_true", help="only write the tables from the runs in runs.csv")
 
     replay = sub.add_parser("replay", formatter_class=DefaultsFormatter,
                             help="replay searches on the measured scores: does screening cheaply before training pick better?")
@@ -268,6 +282,36 @@ def command_compare(args: argparse.Namespace) -> None:
     print(f"written to {out} and {arms_out} (tier-1 runs of the winners in {ledger})")
 
 
+def command_claim(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from ..recipes import recipe_for
+    from .claim import REPORT_FILE, TABLE_FILE, claim_table, import_runs, read_claim, report, run_claim
+
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    if len(set(args.seeds)) < len(args.seeds) or min(args.seeds) < 0:
+        raise UserError(f"--seeds must be distinct and non-negative, got {' '.join(map(str, args.seeds))}")
+    with user_input():
+        recipe = recipe_for(args.data)
+    claim = read_claim(args.search, args.baseline)
+    folder = args.out / args.search.resolve().name
+    kwargs = dict(data=args.data, threads=args.threads, recipe=recipe)
+    with user_input():
+        if args.from_runs is not None:
+            import_runs(claim, folder, args.from_runs, log=log, **kwargs)
+        elif not args.no_train:
+            run_claim(claim, folder, seeds=args.seeds, log=log, **kwargs)
+        table = claim_table(claim, folder, seeds=args.seeds, **kwargs)
+    command = f"python -m nas.fidelity claim {args.search}" + (f" --baseline {args.baseline:g}" if args.baseline is not None else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / TABLE_FILE, index=False, float_format="%.5f")
+    (folder / REPORT_FILE).write_text(report(claim, table, seeds=args.seeds, data=args.data, recipe=recipe, command=command))
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"written to {folder / TABLE_FILE} and {folder / REPORT_FILE}")
+
+
 def command_replay(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -296,7 +340,7 @@ def command_replay(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"draw": command_draw, "tier1": command_tier, "tier2": command_tier, "score": command_score, "analyse": command_analyse,
-            "replay": command_replay, "compare": command_compare}
+            "replay": command_replay, "compare": command_compare, "claim": command_claim}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from tqdm import tqdm
@@ -39,7 +39,7 @@ from ..errors import UserError, user_input
 from ..proxy import DEFAULT as PROXY_DEFAULT
 from ..proxy import evaluate, normalizer
 from ..recipes import Recipe, recipe_for
-from ..training import METRICS_FILE, Prepared, Run, run_settings, train
+from ..training import Prepared, Run, finished_run, train
 from .ledger import append_line, read_lines
 from .rows import Row
 
@@ -103,10 +103,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
-def finished(ledger: Path, settings: str) -> set[tuple[str, int]]:
-    """(arch id, seed) of the runs the ledger holds; refuses a ledger of other settings."""
+def finished(ledger: Path, settings: str, fields: Sequence[str] = RUN_FIELDS) -> set[tuple[str, int]]:
+    """(arch id, seed) of the runs the ledger holds (columns ``fields``, among them id, seed and
+    settings_id); refuses a ledger of other settings."""
     with user_input():
-        lines = read_lines(ledger, RUN_FIELDS)
+        lines = read_lines(ledger, fields)
     other = sorted({line["settings_id"] for line in lines} - {settings})
     if other:
         raise UserError(f"{ledger} holds runs of other settings ({', '.join(other)}, here {settings}): "
@@ -239,23 +240,12 @@ def import_tier2(rows: list[Row], ledger: Path, runs: Iterable[Path], *, data: s
     recipe = recipe or recipe_for(data)
     sid = tier2_settings_id(data, split_seed, threads, recipe)
     done = finished(ledger, sid)
-    by_arch = {json.dumps(row.arch.to_dict(), sort_keys=True): row for row in rows}
+    by_name = {row.name: row for row in rows}
     count = 0
     for run in runs:
-        try:
-            metrics = json.loads((Path(run) / METRICS_FILE).read_text())
-        except (OSError, ValueError):
-            raise UserError(f"{run} holds no readable {METRICS_FILE}: name a python -m nas.train output folder") from None
-        if not metrics.get("complete"):
-            raise UserError(f"{run} has {metrics.get('epochs_done')} epochs of its recipe's {metrics['settings']['recipe']['epochs']}: finish it first (rerun its command)")
-        settings = metrics["settings"]
-        row = by_arch.get(json.dumps(settings["architecture"], sort_keys=True))
-        if row is None:
-            raise UserError(f"{run} trained an architecture that is no row of the rows file: only rows have tier-2 lines")
-        expected = json.loads(json.dumps(run_settings(row.arch, recipe, data, settings["seed"], split_seed, threads)))  # as stored
-        differing = sorted(key for key in expected if settings.get(key) != expected[key])
-        if differing:
-            raise UserError(f"{run} differs from a tier-2 run of {row.name} in {', '.join(differing)}: it cannot stand for one")
+        name, metrics = finished_run(Path(run), {row.name: row.arch for row in rows}, recipe, data=data, split_seed=split_seed,
+                                     threads=threads, kind="tier-2")
+        row, settings = by_name[name], metrics["settings"]
         if (row.id, settings["seed"]) in done:
             log(f"tier 2 {row.name} {row.id} seed {settings['seed']}: already in {ledger}")
             continue
