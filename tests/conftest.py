@@ -35,19 +35,25 @@ class TinyStudy:
 
 
 @pytest.fixture(scope="session")
-def tiny_study(tiny_lut_path, tmp_path_factory) -> TinyStudy:
-    """A small real search (tiny space, synthetic data, baselines, 6 evaluated candidates of 2
-    epochs at 16 px: quick, and accuracies differ) with every output written. Read it; copy it to change it."""
+def budget_ms(tiny_lut_path) -> float:
+    """A budget near the middle of the tiny space's predicted latencies: some candidates fit."""
     import random
 
     from latency import load_lut
-    from nas.search import main as search
     from space import load_space
 
     lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
     rng = random.Random(0)
     latencies = sorted(lut.predict(space.sample(rng)) for _ in range(200))
-    budget_ms = round(latencies[len(latencies) // 2], 6)  # some candidates fit, some do not
+    return round(latencies[len(latencies) // 2], 6)  # round-trips exactly through f"{budget_ms}ms"
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tiny_lut_path, budget_ms, tmp_path_factory) -> TinyStudy:
+    """A small real search (tiny space, synthetic data, baselines, 6 evaluated candidates of 2
+    epochs at 16 px: quick, and accuracies differ) with every output written. Read it; copy it to change it."""
+    from nas.search import main as search
+
     results = tmp_path_factory.mktemp("study")
     code = search(["--budget", f"{budget_ms}ms", "--lut", str(tiny_lut_path), "--space", str(TINY_SPACE), "--data", "synthetic",
                    "--quick", "--epochs", "2", "--resolution", "16", "--threads", "1", "--trials", "6", "--results", str(results), "--study", "t"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -32,3 +34,22 @@ def with_branch(config, branch: str):
             for group in config.blocks
         ),
     )
+
+
+def search_args(results: Path, lut: Path, budget_ms: float, *extra: str) -> list[str]:
+    """``nas.search``'s arguments for a quick search of the tiny space on synthetic data, study
+    ``t`` in ``results``."""
+    from conftest import TINY_SPACE
+
+    return ["--budget", f"{budget_ms}ms", "--lut", str(lut), "--space", str(TINY_SPACE), "--data", "synthetic",
+            "--quick", "--threads", "1", "--results", str(results), "--study", "t", *extra]
+
+
+def search_error(capsys, argv: list[str]) -> str:
+    """``nas.search``'s one-line error for ``argv`` (exit status 2)."""
+    from nas.search import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err

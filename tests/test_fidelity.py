@@ -348,6 +348,10 @@ def test_cli_refuses_bad_input(rows_file, tmp_path, capsys):
     assert "draw the rows first" in capsys.readouterr().err
     assert main(["score", "--scorer", "nope", "--rows", str(rows_file), "--out", str(tmp_path / "s.csv")]) == 2
     assert "unknown scorer" in capsys.readouterr().err
+    rows = ["--rows", str(rows_file)]
+    for command in (["tier1", *rows], ["score", "--scorer", "naswot", *rows], ["compare", "--arm", "a", str(tmp_path), "--name", "x"]):
+        assert main([*command, "--resolution", "4"]) == 2
+        assert "resolution must be at least 8, got 4" in capsys.readouterr().err
     assert main(["replay", "--table", str(tmp_path / "missing.csv")]) == 2
     assert "run python -m nas.fidelity analyse first" in capsys.readouterr().err
 

@@ -23,7 +23,7 @@ from nas.vocabulary import Status, StudyAttr, TrialAttr, status_of
 from repghost import NetConfig
 from space import arch_id, load_space
 
-from test_nas_search import _args, _error, budget_ms  # noqa: F401 (a fixture)
+from helpers import search_args, search_error
 
 
 def test_the_screen_passes_the_top_share_of_the_candidates_so_far_by_hand():
@@ -120,7 +120,7 @@ def test_a_retry_is_ranked_as_its_first_trial_was(tmp_path, tiny_lut_path, budge
 def test_search_with_a_screen_end_to_end(tmp_path, tiny_lut_path, budget_ms, capsys):
     """Real NASWOT scores on synthetic data: the search announces the screen, screens about F
     candidates per candidate trained, says so in the summary, and keeps the factor a setting."""
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "3", "--no-baselines", "--confirm-top", "0", "--screen", "3")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "3", "--no-baselines", "--confirm-top", "0", "--screen", "3")) == 0
     out = capsys.readouterr().out
     assert "screen: NASWOT ranks each feasible candidate" in out and "screened" in out
     trials = pd.read_csv(tmp_path / "t" / "trials.csv")
@@ -134,6 +134,6 @@ def test_search_with_a_screen_end_to_end(tmp_path, tiny_lut_path, budget_ms, cap
     first_scored = study.trials[int(scored.iloc[0]["number"])]
     config = NetConfig.from_json(first_scored.user_attrs[TrialAttr.ARCH])
     assert first_scored.user_attrs[TrialAttr.SCREEN_SCORE] == naswot(config, dataclasses.replace(QUICK, data="synthetic", seed=0, split_seed=0, threads=1))
-    err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--trials", "4", "--no-baselines", "--confirm-top", "0", "--screen", "2"))
+    err = search_error(capsys, search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "4", "--no-baselines", "--confirm-top", "0", "--screen", "2"))
     assert "screen" in err and "other settings" in err
-    assert "--screen" in _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--screen", "0"))
+    assert "--screen" in search_error(capsys, search_args(tmp_path, tiny_lut_path, budget_ms, "--screen", "0"))

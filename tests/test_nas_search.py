@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY_SPACE
+from helpers import search_args, search_error
 from latency import load_lut
 from nas.budget import parse_budget
 from nas.errors import UserError
@@ -35,20 +36,6 @@ from space import arch_id, load_space
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def budget_ms(tiny_lut_path) -> float:
-    """A budget near the middle of the tiny space's predicted latencies: some candidates fit."""
-    lut, space = load_lut(tiny_lut_path), load_space(TINY_SPACE)
-    rng = random.Random(0)
-    latencies = sorted(lut.predict(space.sample(rng)) for _ in range(200))
-    return round(latencies[len(latencies) // 2], 6)  # round-trips exactly through f"{budget_ms}ms"
-
-
-def _args(tmp_path, lut, budget_ms, *extra):
-    return ["--budget", f"{budget_ms}ms", "--lut", str(lut), "--space", str(TINY_SPACE), "--data", "synthetic",
-            "--quick", "--threads", "1", "--results", str(tmp_path), "--study", "t", *extra]
-
-
 @pytest.mark.parametrize("text,ms", [("30ms", 30.0), ("0.03s", 30.0), ("30000us", 30.0), (" 12.5 ms", 12.5)])
 def test_budget_strings(text, ms):
     assert parse_budget(text) == pytest.approx(ms)
@@ -61,7 +48,7 @@ def test_bad_budget_strings(text):
 
 
 def test_search_writes_every_output(tmp_path, tiny_lut_path, budget_ms, capsys):
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6", "--seed", "3")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6", "--seed", "3")) == 0
     out = capsys.readouterr().out
     assert "trial" in out and "trials ETA" in out
     announced = int(re.search(r"confirmation trains up to (\d+) more proxy runs", out).group(1))
@@ -90,7 +77,7 @@ def test_search_writes_every_output(tmp_path, tiny_lut_path, budget_ms, capsys):
     assert f"budget: {budget_ms:g} ms" in (folder / "summary.md").read_text()
     # Rerunning the same command resumes: nothing is lost, nothing is trained again.
     before = len(trials)
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6", "--seed", "3")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "6", "--seed", "3")) == 0
     assert "already has" in capsys.readouterr().out
     assert len(pd.read_csv(folder / "trials.csv")) == before
 
@@ -151,12 +138,12 @@ def test_pruner_stops_early_epochs_but_never_after_the_last(tmp_path, tiny_lut_p
 def test_the_random_sampler_is_a_setting_of_the_study(tmp_path, tiny_lut_path, budget_ms, capsys):
     """--sampler random runs a real study with Optuna's RandomSampler, says so in the summary,
     and a rerun with the default sampler is refused (the two do not mix in one study)."""
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines", "--confirm-top", "0", "--sampler", "random")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines", "--confirm-top", "0", "--sampler", "random")) == 0
     assert "sampler: random" in (tmp_path / "t" / "summary.md").read_text()
     study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 't' / 'study.db'}")
     assert study.user_attrs[StudyAttr.SETTINGS]["sampler"] == "random"
     capsys.readouterr()
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "2", "--no-baselines", "--confirm-top", "0")) == 2
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "2", "--no-baselines", "--confirm-top", "0")) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "sampler: 'random' -> None" in line and "rerun with the same ones" in line
     storage = open_storage(f"sqlite:///{tmp_path / 'other.db'}")
@@ -204,7 +191,7 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path)
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms, capsys):
-    args = _args(tmp_path, tiny_lut_path, budget_ms, "--trials", "40", "--heartbeat-seconds", "1")
+    args = search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "40", "--heartbeat-seconds", "1")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-m", "nas.search", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = tmp_path / "t" / "study.db"
@@ -229,7 +216,7 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, bu
     assert len(finished_before) >= 3
     time.sleep(3.5)  # past the grace period of a 1 s heartbeat: the interrupted trial is stale
     capsys.readouterr()
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "8", "--heartbeat-seconds", "1")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "8", "--heartbeat-seconds", "1")) == 0
     out = capsys.readouterr().out
     after = {t.number: t for t in optuna.load_study(study_name="t", storage=storage).trials}
     for number in finished_before:  # every finished trial is intact
@@ -254,7 +241,7 @@ def test_ctrl_c_is_one_line_and_the_interrupted_candidate_is_trained_on_resume(t
         return train_proxy(*args, **kwargs)
 
     monkeypatch.setattr("nas.search.train_proxy", interrupted_second)
-    args = _args(tmp_path, tiny_lut_path, budget_ms, "--trials", "3", "--no-baselines", "--confirm-top", "0")
+    args = search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "3", "--no-baselines", "--confirm-top", "0")
     assert main(args) == 130
     err = capfd.readouterr().err
     assert "interrupted: every finished trial" in err and "rerun the same command to resume" in err
@@ -267,27 +254,20 @@ def test_ctrl_c_is_one_line_and_the_interrupted_candidate_is_trained_on_resume(t
     assert [(t.state, t.params) for t in retries] == [(optuna.trial.TrialState.COMPLETE, stopped.params)]
 
 
-def _error(capsys, argv) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
-    return err
-
-
 def test_bad_inputs(tmp_path, tiny_lut_path, capsys):
-    assert "budget" in _error(capsys, ["--budget", "fast", "--lut", str(tiny_lut_path)])
-    assert "fastest architecture" in _error(capsys, _args(tmp_path, tiny_lut_path, 0.001))
-    assert "LUT" in _error(capsys, _args(tmp_path, tmp_path / "missing.json", 1.0))
+    assert "budget" in search_error(capsys, ["--budget", "fast", "--lut", str(tiny_lut_path)])
+    assert "fastest architecture" in search_error(capsys, search_args(tmp_path, tiny_lut_path, 0.001))
+    assert "LUT" in search_error(capsys, search_args(tmp_path, tmp_path / "missing.json", 1.0))
     other_space = ROOT / "space" / "repghost.yaml"
-    assert "another space" in _error(capsys, ["--budget", "1ms", "--lut", str(tiny_lut_path), "--space", str(other_space)])
-    missing_data = _args(tmp_path, tiny_lut_path, 1.0) + ["--data", "imagefolder:/nonexistent/folder"]
-    assert "nonexistent" in _error(capsys, missing_data)
-    assert "--trials" in _error(capsys, _args(tmp_path, tiny_lut_path, 1.0, "--trials", "0"))
+    assert "another space" in search_error(capsys, ["--budget", "1ms", "--lut", str(tiny_lut_path), "--space", str(other_space)])
+    missing_data = search_args(tmp_path, tiny_lut_path, 1.0) + ["--data", "imagefolder:/nonexistent/folder"]
+    assert "nonexistent" in search_error(capsys, missing_data)
+    assert "--trials" in search_error(capsys, search_args(tmp_path, tiny_lut_path, 1.0, "--trials", "0"))
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, tiny_lut_path, budget_ms, capsys):
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
-    err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms * 1.5, "--trials", "1", "--no-baselines"))
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
+    err = search_error(capsys, search_args(tmp_path, tiny_lut_path, budget_ms * 1.5, "--trials", "1", "--no-baselines"))
     assert "other settings" in err and "budget_ms" in err
 
 
@@ -297,7 +277,7 @@ def test_a_lut_marked_poor_is_said_on_start_and_in_the_summary(tmp_path, tiny_lu
     data.update(quality="poor", quality_notes=["chunk at entry 2: the drift reference moved 7.5% (limit 3%) in each of 2 tries"])
     lut = tmp_path / "poor.json"
     lut.write_text(json.dumps(data))
-    assert main(_args(tmp_path, lut, budget_ms, "--trials", "1", "--no-baselines", "--confirm-top", "0")) == 0
+    assert main(search_args(tmp_path, lut, budget_ms, "--trials", "1", "--no-baselines", "--confirm-top", "0")) == 0
     (warning,) = load_lut(lut).warnings()
     assert warning in capsys.readouterr().err
     (shown,) = load_lut(lut).warnings(str(lut.resolve()))  # outputs name files as the settings do
@@ -305,10 +285,10 @@ def test_a_lut_marked_poor_is_said_on_start_and_in_the_summary(tmp_path, tiny_lu
 
 
 def test_bad_storages_and_negative_budgets_are_one_line_and_leave_no_folder(tmp_path, tiny_lut_path, budget_ms, capsys):
-    assert "no storage URL Optuna knows" in _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--storage", "bogus://x"))
-    err = _error(capsys, _args(tmp_path, tiny_lut_path, budget_ms, "--storage", f"sqlite:///{tmp_path}/missing/folder/s.db"))
+    assert "no storage URL Optuna knows" in search_error(capsys, search_args(tmp_path, tiny_lut_path, budget_ms, "--storage", "bogus://x"))
+    err = search_error(capsys, search_args(tmp_path, tiny_lut_path, budget_ms, "--storage", f"sqlite:///{tmp_path}/missing/folder/s.db"))
     assert "SQLite" in err and "folder exists" in err and "database server" not in err
-    assert "above zero" in _error(capsys, ["--budget", "-5ms", "--lut", str(tiny_lut_path)])
+    assert "above zero" in search_error(capsys, ["--budget", "-5ms", "--lut", str(tiny_lut_path)])
     assert not (tmp_path / "t").exists()  # failed runs leave no empty study folder behind
 
 
@@ -321,15 +301,15 @@ def test_a_bug_keeps_its_traceback(tmp_path, tiny_lut_path, budget_ms, monkeypat
 
     monkeypatch.setattr(nas.search, "evaluate_baselines", broken)
     with pytest.raises(ValueError, match="an internal fault"):
-        main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1"))
+        main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1"))
 
 
 def test_workers_over_a_sqlite_study_move_it_to_a_journal_file(tmp_path, tiny_lut_path, budget_ms, capsys):
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines")) == 0
     folder = tmp_path / "t"
     before = optuna.load_study(study_name="t", storage=f"sqlite:///{folder / 'study.db'}")
     capsys.readouterr()
-    assert main(_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines", "--workers", "2")) == 0
+    assert main(search_args(tmp_path, tiny_lut_path, budget_ms, "--trials", "1", "--no-baselines", "--workers", "2")) == 0
     assert "moved from" in capsys.readouterr().out
     assert not (folder / "study.db").exists() and (folder / "study.db.moved-to-journal").exists()
     after = optuna.load_study(study_name="t", storage=open_storage(f"journal:{folder / 'study.journal'}"))

@@ -220,9 +220,8 @@ def command_score(args: argparse.Namespace) -> None:
     from .scorers import run_scorer
 
     rows = rows_to_run(args)
-    if args.resolution is not None and args.resolution < 8:
-        raise UserError(f"--resolution must be at least 8 px, got {args.resolution}")
-    base = DEFAULT if args.resolution is None else dataclasses.replace(DEFAULT, resolution=args.resolution)
+    with user_input():
+        base = DEFAULT if args.resolution is None else dataclasses.replace(DEFAULT, resolution=args.resolution)
     run_scorer(args.scorer, rows, args.out, seeds=args.seeds, data=args.data, split_seed=args.split_seed,
                threads=args.threads, limit=args.limit, base=base, log=log)
 

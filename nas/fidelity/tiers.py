@@ -64,8 +64,7 @@ class Tier1:
     def __post_init__(self) -> None:
         if self.val_images < PROXY_DEFAULT.val_size:
             raise ValueError(f"val_images must hold the search's {PROXY_DEFAULT.val_size} validation images, got {self.val_images}")
-        if self.resolution is not None and self.resolution < 8:
-            raise ValueError(f"resolution must be at least 8 px, got {self.resolution}")
+        self.recipe()  # the recipe's own checks (a resolution of at least 8 px among them)
 
     def recipe(self) -> Recipe:
         recipe = dataclasses.replace(recipe_for(self.data), epochs=self.epochs)
