@@ -42,6 +42,8 @@ POLL_S = 0.25
 # A trial whose heartbeat is older than this many beat periods has lost its worker (as RDB
 # storages judge theirs: grace period = 3 heartbeats).
 MISSED_BEATS = 3
+# Where Optuna keeps the parameters a trial was enqueued with (a system attribute of the trial).
+QUEUED_PARAMS = "fixed_params"
 
 
 def worker_name() -> str:
@@ -126,18 +128,32 @@ def fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def whole_candidate(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The parameters of a trial's whole candidate: those it was queued with, or those it drew
+    once it declared the candidate (``arch``). None for a candidate drawn only in part: queueing
+    those parameters would have the rest drawn afresh, another architecture under its name."""
+    if TrialAttr.ARCH in trial.user_attrs:
+        return dict(trial.params)
+    queued = trial.system_attrs.get(QUEUED_PARAMS)
+    return dict(queued) if queued else None
+
+
 def queue_interrupted(trial: optuna.Trial) -> None:
     """Queue the candidate of a trial stopped by Ctrl-C once more, so that a rerun trains it: an
     interrupt is the user's doing, not the candidate's, so it is queued even if it was itself a
-    retry. A candidate not yet fully drawn (no ``arch``) is left to the sampler."""
-    if TrialAttr.ARCH in trial.user_attrs:
-        _queue_again(trial.study, trial.params, trial.user_attrs.get(TrialAttr.RETRY_OF, trial.number))
+    retry. A candidate neither queued nor fully drawn is left to the sampler."""
+    (frozen,) = (t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    params = whole_candidate(frozen)
+    if params is not None:
+        _queue_again(trial.study, params, frozen.user_attrs.get(TrialAttr.RETRY_OF, trial.number))
 
 
 def retry_once(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed trial's candidate once more (not a retry's: one retry per candidate)."""
-    if TrialAttr.RETRY_OF not in trial.user_attrs:
-        _queue_again(study, trial.params, trial.number)
+    """Queue a failed trial's candidate once more (not a retry's: one retry per candidate;
+    nor one drawn only in part: ``whole_candidate``)."""
+    params = whole_candidate(trial)
+    if TrialAttr.RETRY_OF not in trial.user_attrs and params is not None:
+        _queue_again(study, params, trial.number)
 
 
 def _queue_again(study: optuna.Study, params: dict[str, Any], original: int) -> None:

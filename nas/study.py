@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from .coordination import fail_dead_trials, fail_stale, retry_once
 from .errors import UserError
-from .vocabulary import JOURNAL_FILE, SQLITE_FILE, STORAGE_FILES, StudyAttr
+from .vocabulary import JOURNAL_FILE, SQLITE_FILE, STORAGE_FILES, StudyAttr, TrialAttr
 
 PRUNERS = ("median", "hyperband", "none")
 # tpe: the default; random: the baseline a sampler has to beat (random search is strong in NAS).
@@ -180,6 +180,12 @@ def open_study(
     fail_dead_trials(study, **({"undeclared_after_s": float(grace)} if grace else {}))
     failed = sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running)
     if failed:
-        numbers = ", ".join(map(str, failed))
-        log(f"trial{'s' if len(failed) > 1 else ''} {numbers} of a stopped run marked failed (worker gone); {'their candidates are' if len(failed) > 1 else 'its candidate is'} queued once more")
+        queued = {t.user_attrs.get(TrialAttr.RETRY_OF) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+        again, not_again = ([n for n in failed if (n in queued) == flag] for flag in (True, False))
+        line = f"trial{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))} of a stopped run marked failed (worker gone)"
+        if again:
+            line += f"; queued once more: the candidate{'s' if len(again) > 1 else ''} of {', '.join(map(str, again))}"
+        if not_again:
+            line += f"; not queued again (a retry already, or stopped before its candidate was whole): {', '.join(map(str, not_again))}"
+        log(line)
     return study

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from conftest import TINY_SPACE
 from latency import load_lut
+from nas.coordination import queue_interrupted, retry_once
 from nas.objective import Objective
 from nas.proxy import QUICK, train_proxy
 from nas.study import journal_url, open_storage
@@ -147,3 +148,30 @@ def test_a_requeued_trial_that_starts_late_takes_the_result_of_the_one_training(
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
     assert trials[0].user_attrs[TrialAttr.STATUS] == Status.CACHED and trials[0].user_attrs[TrialAttr.CACHED_FROM] == "trial 1"
     assert trials[0].value == trials[1].value
+
+
+@pytest.mark.parametrize("how", ["failed", "interrupted"])
+def test_a_stopped_trial_is_queued_again_whole_or_not_at_all(tmp_path, candidate, how):
+    """A trial stopped while drawing its candidate is queued again with the candidate it was
+    queued with (a paper baseline), or with the one it drew once declared; one drawn only in part
+    is left to the sampler (its parameters queued would have the rest drawn afresh: another
+    architecture). Failed: a dead worker's trial (``retry_once``); interrupted: Ctrl-C in the
+    objective (``queue_interrupted``)."""
+    params = candidate[3]
+    study = _study(tmp_path)
+    study.enqueue_trial(params)
+    queued = study.ask()  # stopped before drawing anything
+    partial = study.ask()  # the sampler's, stopped part-way
+    partial.suggest_float("x", 0.0, 1.0)
+    declared = study.ask()
+    declared.suggest_float("x", 0.0, 1.0)
+    declared.set_user_attr(TrialAttr.ARCH, "{}")
+    for trial in (queued, partial, declared):
+        if how == "interrupted":
+            queue_interrupted(trial)
+        study.tell(trial, state=TrialState.FAIL)
+        if how == "failed":
+            retry_once(study, study.trials[trial.number])
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert [(t.user_attrs[TrialAttr.RETRY_OF], t.system_attrs["fixed_params"]) for t in waiting] == [
+        (queued.number, params), (declared.number, {"x": declared.params["x"]})]

@@ -185,9 +185,12 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path)
     young = open_study(**kwargs)
     assert young.trials[orphan.number].state == optuna.trial.TrialState.RUNNING  # within the grace period: left alone
     time.sleep(3.5)
-    study = open_study(**kwargs)
+    lines = []
+    study = open_study(**kwargs, log=lines.append)
     assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
-    assert [t.state for t in study.trials[orphan.number + 1 :]] == [optuna.trial.TrialState.WAITING]  # queued once more
+    assert study.trials[orphan.number + 1 :] == []  # it drew no candidate: nothing to queue once more
+    assert lines == [f"trial {orphan.number} of a stopped run marked failed (worker gone); not queued again "
+                     f"(a retry already, or stopped before its candidate was whole): {orphan.number}"]
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, tiny_lut_path, budget_ms, capsys):

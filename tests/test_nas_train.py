@@ -156,14 +156,22 @@ def test_test_split_is_read_only_when_asked_and_recorded(arch_file, finished, tm
 
 
 def test_a_finished_runs_saved_model_reads_the_test_split_as_training_would(arch_file, finished, tmp_path):
-    """A run trained without --test, as a commit keeps it (no resume state), read on the test
-    split later from its model.pt gives the figure --test records at the end of training."""
+    """A run trained without --test, read on the test split later from its model.pt, gives the
+    figure --test records at the end of training, and its metrics then say it was read: as a
+    commit keeps it (no resume state), and with its state, through a rerun without --test."""
     asked = tmp_path / "asked"
     shutil.copytree(finished, asked)
     assert main([str(arch_file), *TINY, "--out", str(asked), "--test"]) == 0
+    read = {key: metrics(asked)[key] for key in ("test_split_read", "test_accuracy", "test_images")}
     kept = tmp_path / "kept"
     shutil.copytree(finished, kept, ignore=shutil.ignore_patterns("resume.pt"))
-    assert accuracy_on_test_split(kept) == metrics(asked)["test_accuracy"]
+    assert accuracy_on_test_split(kept) == read["test_accuracy"]
+    assert metrics(kept) == {**metrics(finished), **read}
+    whole = tmp_path / "whole"
+    shutil.copytree(finished, whole)
+    assert accuracy_on_test_split(whole) == read["test_accuracy"]
+    assert main([str(arch_file), *TINY, "--out", str(whole)]) == 0
+    assert {key: metrics(whole)[key] for key in read} == read
     with pytest.raises(UserError, match="no readable metrics.json"):
         accuracy_on_test_split(tmp_path)
     (kept / "metrics.json").write_text(json.dumps({**metrics(kept), "complete": False}))

@@ -302,7 +302,8 @@ def command_claim(args: argparse.Namespace) -> None:
         elif not args.no_train:
             run_claim(claim, folder, seeds=args.seeds, log=log, **kwargs)
         table = claim_table(claim, folder, seeds=args.seeds, **kwargs)
-    command = f"python -m nas.fidelity claim {args.search}" + (f" --baseline {args.baseline:g}" if args.baseline is not None else "")
+    options = [*(["--baseline", f"{args.baseline:g}"] if args.baseline is not None else []), *(["--no-train"] if args.no_train else [])]
+    command = " ".join(["python -m nas.fidelity claim", str(args.search), *options])
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / TABLE_FILE, index=False, float_format="%.5f")
     (folder / REPORT_FILE).write_text(report(claim, table, seeds=args.seeds, data=args.data, recipe=recipe, command=command))

@@ -189,7 +189,8 @@ def claim_table(claim: Claim, folder: Path, *, seeds: list[int], data: str = "fa
                       "cpu_seconds": sum(float(line["cpu_seconds"]) for line in mine)})
     table = pd.DataFrame(lines)
     win, base = tests[claim.winner.arch_id], tests[claim.baseline.arch_id]
-    p_better, p_worse = welch_greater_p(win, base), welch_greater_p(base, win)
+    testable = min(len(win), len(base)) > 1
+    p_better, p_worse = (welch_greater_p(win, base), welch_greater_p(base, win)) if testable else (math.nan, math.nan)
     table.loc[0, "minus_baseline_pt"] = 100 * (statistics.mean(win) - statistics.mean(base)) if win and base else math.nan
     table.loc[0, "p_better"], table.loc[0, "p_worse"] = p_better, p_worse
     table.loc[0, "verdict"] = verdict(p_better, p_worse, complete=len(win) == len(base) == len(seeds) and len(seeds) > 1)
