@@ -16,6 +16,7 @@ from .baselines import Baseline
 from .lut_info import latency_label
 from .outputs import baselines_frame, best_within, export_best, pareto_front, plot_data, render_plot, trials_frame, with_confirmed
 from .summary import summary_text
+from .vocabulary import BASELINES_FILE, BEST_FILE, TRIALS_FILE
 
 
 def confirmation_table(study: optuna.Study, frame: pd.DataFrame, baselines: list[Baseline], settings: dict[str, Any]) -> tuple[pd.DataFrame | None, confirmation.Plan | None]:
@@ -65,9 +66,9 @@ def write_report(folder: Path, study: optuna.Study, baselines: list[Baseline], s
     base = with_confirmed(baselines_frame(baselines), confirmed)
     front = pareto_front(frame)
     paths = {
-        "trials": folder / "trials.csv",
+        "trials": folder / TRIALS_FILE,
         "pareto": folder / "pareto.csv",
-        "baselines": folder / "baselines.csv",
+        "baselines": folder / BASELINES_FILE,
         "plot": folder / "pareto.png",
         "summary": folder / "summary.md",
     }
@@ -80,7 +81,7 @@ def write_report(folder: Path, study: optuna.Study, baselines: list[Baseline], s
     render_plot(plot_data(frame, base, budget_ms, latency_label(lut_info), confirmed), paths["plot"])
     best = best_within(frame, budget_ms)
     if best is not None:
-        paths["best"] = folder / "best.json"
+        paths["best"] = folder / BEST_FILE
         paths["best_onnx"] = folder / "best.onnx"
         paths["best"].write_text(json.dumps(best_record(best, confirmed, settings, lut_info), indent=2) + "\n")
         export_best(best["arch"], paths["best_onnx"], int(settings.get("resolution", 224)))

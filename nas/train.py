@@ -28,9 +28,7 @@ from .errors import UserError, user_input
 from .proxy import DEFAULT_THREADS, OPTIMIZERS
 from .recipes import AUGMENTATIONS, Recipe, recipe_for
 from .training import train
-from .vocabulary import name_part
-
-BEST_FILE = "best.json"
+from .vocabulary import BEST_FILE, name_part
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ DEFAULT_LUTS = ("results/lut/paper-phone.json", "results/lut/host-ort-t1.json")
 SQLITE_FILE = "study.db"
 JOURNAL_FILE = "study.journal"
 STORAGE_FILES = (SQLITE_FILE, JOURNAL_FILE)
+# Outputs of a search in its folder that other commands read (nas.train, nas.fidelity).
+TRIALS_FILE = "trials.csv"
+BASELINES_FILE = "baselines.csv"
+BEST_FILE = "best.json"
 
 
 def name_part(text: str) -> str:

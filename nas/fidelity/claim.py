@@ -30,11 +30,11 @@ from ..confirmation import welch_greater_p
 from ..errors import UserError
 from ..recipes import Recipe, recipe_for
 from ..training import accuracy_on_test_split, finished_run, train
-from .compare import BEST_FILE, SIGNIFICANCE, verdict
+from ..vocabulary import BASELINES_FILE, BEST_FILE
+from .compare import SIGNIFICANCE, verdict
 from .ledger import append_line, read_lines
 from .tiers import finished, tier2_settings_id
 
-BASELINES_FILE = "baselines.csv"
 RUNS_FILE = "runs.csv"
 TABLE_FILE = "claim.csv"
 REPORT_FILE = "claim.md"

@@ -25,13 +25,11 @@ from space import arch_id
 
 from ..confirmation import welch_greater_p
 from ..errors import UserError
-from ..vocabulary import COUNTED, Status
+from ..vocabulary import BEST_FILE, COUNTED, TRIALS_FILE, Status
 from .ledger import read_lines
 from .rows import Row, Task, counted
 from .tiers import RUN_FIELDS, Tier1, run_tier1, settings_id, tier1_settings
 
-BEST_FILE = "best.json"
-TRIALS_FILE = "trials.csv"
 SIGNIFICANCE = 0.05
 TEST = ("Welch t-test (scipy.stats.ttest_ind, equal_var=False), one-sided each way, of each arm's per-search values "
         f"against the first arm's, significance level {SIGNIFICANCE}")
