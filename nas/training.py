@@ -320,19 +320,29 @@ def _epochs(run: Run, out: Path, origin: str, after_checkpoint: Callable[[int], 
                 after_checkpoint(epoch)
 
 
-def accuracy_on_test_split(out: Path) -> float:
-    """Test-split accuracy of the finished run in ``out``, read from its ``model.pt`` with the data,
-    input normalization and resolution its metrics record: for a run trained without ``test``, the
-    figure ``train(..., test=True)`` would have recorded (tests/test_nas_train.py). The run's
-    metrics (and its saved state, if kept) then record it, as if it had been read at the end."""
+def finished_metrics(out: Path) -> dict[str, Any]:
+    """The metrics of the finished ``python -m nas.train`` run in ``out``; a one-line error for
+    a folder without them, or a run not finished."""
     try:
         metrics = json.loads((out / METRICS_FILE).read_text())
-        settings, norm = metrics["settings"], metrics["input_normalization"]
+        settings = metrics["settings"]
         complete = bool(metrics["complete"])
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"{out} holds no readable {METRICS_FILE}: name a python -m nas.train output folder") from None
     if not complete:
-        raise UserError(f"{out} has not finished ({metrics.get('epochs_done')} epochs): rerun its nas.train command to finish it first")
+        raise UserError(f"{out} has not finished ({metrics.get('epochs_done')} epochs of its recipe's {settings['recipe']['epochs']}): "
+                        "rerun its nas.train command to finish it first")
+    return metrics
+
+
+def accuracy_on_test_split(out: Path, metrics: dict[str, Any] | None = None) -> float:
+    """Test-split accuracy of the finished run in ``out``, read from its ``model.pt`` with the data,
+    input normalization and resolution its metrics record: for a run trained without ``test``, the
+    figure ``train(..., test=True)`` would have recorded (tests/test_nas_train.py). The run's
+    metrics (and its saved state, if kept) then record it, as if it had been read at the end.
+    ``metrics``: the run's, when the caller has read them (``finished_metrics``)."""
+    metrics = metrics or finished_metrics(out)
+    settings, norm = metrics["settings"], metrics["input_normalization"]
     try:
         model = repghost.load_checkpoint(out / metrics.get("checkpoint", "model.pt"))
     except ValueError as error:
@@ -357,13 +367,8 @@ def finished_run(run: Path, configs: dict[str, NetConfig], recipe: Recipe, *, da
     """The finished ``python -m nas.train`` run in ``run`` as a ``kind`` run: which of ``configs``
     (by name) it trained, and its metrics. Refused, in one line naming what differs, unless it
     trained one of them with exactly ``recipe``, ``data``, ``split_seed`` and ``threads``."""
-    try:
-        metrics = json.loads((run / METRICS_FILE).read_text())
-        settings = metrics["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{run} holds no readable {METRICS_FILE}: name a python -m nas.train output folder") from None
-    if not metrics.get("complete"):
-        raise UserError(f"{run} has {metrics.get('epochs_done')} epochs of its recipe's {settings['recipe']['epochs']}: finish it first (rerun its command)")
+    metrics = finished_metrics(run)
+    settings = metrics["settings"]
     names = {json.dumps(config.to_dict(), sort_keys=True): name for name, config in configs.items()}
     name = names.get(json.dumps(settings["architecture"], sort_keys=True))
     if name is None:

@@ -180,10 +180,14 @@ def read_checked_rows(path: Path):
         return read_rows(path)
 
 
+def check_threads(threads: int) -> None:
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+
+
 def rows_to_run(args: argparse.Namespace):
     """The rows a training or scoring command works on (``--ids``), its thread count checked."""
-    if args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    check_threads(args.threads)
     return select(read_checked_rows(args.rows), args.ids)
 
 
@@ -255,8 +259,7 @@ def command_compare(args: argparse.Namespace) -> None:
     from .compare import TEST, comparison, read_search, train_winners
     from .tiers import Tier1
 
-    if args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    check_threads(args.threads)
     if any(len(arm) < 2 for arm in args.arm):
         raise UserError("--arm takes a name and at least one search folder, e.g. --arm tpe results/s30-seed0 results/s30-seed1")
     names = [arm[0] for arm in args.arm]
@@ -287,8 +290,7 @@ def command_claim(args: argparse.Namespace) -> None:
     from ..recipes import recipe_for
     from .claim import REPORT_FILE, TABLE_FILE, claim_table, import_runs, read_claim, report, run_claim
 
-    if args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    check_threads(args.threads)
     if len(set(args.seeds)) < len(args.seeds) or min(args.seeds) < 0:
         raise UserError(f"--seeds must be distinct and non-negative, got {' '.join(map(str, args.seeds))}")
     with user_input():

@@ -12,7 +12,6 @@ read the test split, its saved model is read on it once, when it is imported.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from ..errors import UserError
 from ..recipes import Recipe, recipe_for
 from ..training import accuracy_on_test_split, finished_run, train
 from ..vocabulary import BASELINES_FILE, BEST_FILE
-from .compare import SIGNIFICANCE, verdict
+from .compare import SIGNIFICANCE, confirmed_best, verdict
 from .ledger import append_line, read_lines
 from .tiers import finished, tier2_settings_id
 
@@ -75,14 +74,7 @@ class Claim:
 def read_claim(search: Path, width: float | None = None) -> Claim:
     """The winner of the finished search in ``search`` against RepGhostNet ``width``x (default:
     the widest paper model within the search's budget), from ``best.json`` and ``baselines.csv``."""
-    try:
-        best = json.loads((search / BEST_FILE).read_text())
-    except (OSError, ValueError):
-        raise UserError(f"{search} holds no readable {BEST_FILE}: name a finished python -m nas.search output folder") from None
-    if best.get("architecture") is None:
-        raise UserError(f"{search}: its search found no candidate within the budget; there is no winner to measure")
-    if not best.get("confirmation"):
-        raise UserError(f"{search}: its best candidate was not confirmed; rerun the search with --confirm-top 1 or more to finish it")
+    best = confirmed_best(search)
     config = NetConfig.from_dict(best["architecture"])
     winner = Model(f"winner (trial {best['trial']})", "winner", config, arch_id(config), int(best["params"]), int(best["macs"]),
                    float(best["latency_ms"]))
@@ -150,7 +142,7 @@ def import_runs(claim: Claim, folder: Path, runs: Iterable[Path], *, data: str =
         if (model.arch_id, settings["seed"]) in done:
             log(f"{model.label} seed {settings['seed']}: already in {folder / RUNS_FILE}")
             continue
-        test = metrics["test_accuracy"] if metrics.get("test_split_read") else accuracy_on_test_split(run)
+        test = metrics["test_accuracy"] if metrics.get("test_split_read") else accuracy_on_test_split(run, metrics)
         _record(folder, model, settings["seed"], metrics, test, run, sid, log)
         done.add((model.arch_id, settings["seed"]))
         count += 1

@@ -16,7 +16,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
@@ -48,14 +48,23 @@ class Search:
     proxy_epochs: int  # the proxy epochs those trainings ran: the search's training cost
 
 
-def read_search(arm: str, folder: Path, task: Task = Task()) -> Search:
-    """The search in ``folder`` (``nas.search``'s outputs) with its confirmed winner."""
+def confirmed_best(folder: Path) -> dict[str, Any]:
+    """The ``best.json`` of the finished search in ``folder``, whose winner was confirmed; a
+    one-line error otherwise."""
     try:
         best = json.loads((folder / BEST_FILE).read_text())
     except (OSError, ValueError):
         raise UserError(f"{folder} holds no readable {BEST_FILE}: name a finished python -m nas.search output folder") from None
+    if best.get("architecture") is None:
+        raise UserError(f"{folder}: its search found no candidate within the budget; there is no winner to measure")
     if not best.get("confirmation"):
         raise UserError(f"{folder}: its best candidate was not confirmed; rerun the search with --confirm-top 1 or more to finish it")
+    return best
+
+
+def read_search(arm: str, folder: Path, task: Task = Task()) -> Search:
+    """The search in ``folder`` (``nas.search``'s outputs) with its confirmed winner."""
+    best = confirmed_best(folder)
     config = NetConfig.from_dict(best["architecture"])
     task_counts = counted(dataclasses.replace(config, in_chans=task.in_chans, num_classes=task.num_classes), task.resolution)
     winner = Row(row=0, id=arch_id(config), name=f"winner-{folder.name}", kind="winner", latency_ms=float(best["latency_ms"]),
