@@ -37,15 +37,21 @@ class TrialLoopInterrupts:
             self.pending = False
             raise KeyboardInterrupt
 
-    def taken_in(self, objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
+    def taken_in(self, objective: Callable[[optuna.Trial], Any],
+                 on_interrupt: Callable[[optuna.Trial], None] = lambda trial: None) -> Callable[[optuna.Trial], Any]:
         """The objective, with interrupts raised where they land while it runs (Optuna fails
-        its trial) and one held back since the last trial raised as it starts."""
+        its trial) and one held back since the last trial raised as it starts. Either way
+        ``on_interrupt(trial)`` runs first, with a further interrupt held back until it is done."""
 
         def run(trial: optuna.Trial) -> Any:
-            self._raise_pending()
-            self.live = True
             try:
+                self._raise_pending()
+                self.live = True
                 return objective(trial)
+            except KeyboardInterrupt:
+                self.live = False
+                on_interrupt(trial)
+                raise
             finally:
                 self.live = False
 

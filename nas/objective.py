@@ -94,11 +94,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> Any:
         with Heartbeat(trial, self.beat_every_s):
             trial.set_user_attr(TrialAttr.WORKER, worker_name())
-            try:
-                return self._run(trial)
-            except KeyboardInterrupt:  # Optuna fails this trial and stops; a rerun trains its candidate
-                queue_interrupted(trial)
-                raise
+            return self._run(trial)
+
+    def interrupted(self, trial: optuna.Trial) -> None:
+        """Ctrl-C stopped ``trial`` (Optuna fails it and stops): say so, and queue its candidate
+        so that a rerun trains it."""
+        trial.set_user_attr(TrialAttr.STATUS, Status.INTERRUPTED.value)
+        queue_interrupted(trial)
 
     def _run(self, trial: optuna.Trial) -> Any:
         study = trial.study

@@ -298,7 +298,7 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
         prefix = f"worker {args.worker_index + 1}/{args.worker_count} | " if worker else ""
         progress = Progress(args.trials, done_before, prefix)
         with interrupts.installed():
-            study.optimize(interrupts.taken_in(objective), n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
+            study.optimize(interrupts.taken_in(objective, objective.interrupted), n_trials=cap, callbacks=[progress, *([ParentWatch()] if worker else [])], gc_after_trial=False)
     elif not worker:
         print(f"study {name} already has {done_before} evaluated candidates (>= --trials {args.trials}); writing outputs", flush=True)
     if worker:

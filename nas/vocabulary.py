@@ -37,6 +37,7 @@ class Status(str, Enum):
     INFEASIBLE = "infeasible"  # predicted latency over the budget: never trained
     SURPLUS = "surplus"  # the study's evaluations were all taken by earlier trials
     SCREENED = "screened"  # ranked below the top 1/F by the training-free screen (--screen F): never trained
+    INTERRUPTED = "interrupted"  # stopped by Ctrl-C (a failed trial); its candidate, if whole, is queued again
 
     def __str__(self) -> str:
         return self.value

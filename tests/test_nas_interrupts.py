@@ -36,9 +36,10 @@ def _interrupt() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def _search(tmp_path, lut) -> int:
+def _search(tmp_path, lut, baselines: bool = False) -> int:
     return main(["--budget", f"{BUDGET_MS}ms", "--lut", str(lut), "--space", str(TINY_SPACE), "--data", "synthetic", "--quick",
-                 "--threads", "1", "--results", str(tmp_path), "--study", "t", "--trials", "4", "--no-baselines", "--confirm-top", "0"])
+                 "--threads", "1", "--results", str(tmp_path), "--study", "t", "--trials", "4", "--confirm-top", "0",
+                 *([] if baselines else ["--no-baselines"])])
 
 
 def _trials(tmp_path) -> list[optuna.trial.FrozenTrial]:
@@ -57,8 +58,31 @@ def test_sigint_while_a_trial_is_created(tmp_path, tiny_lut_path, monkeypatch):
 
     monkeypatch.setattr(optuna.samplers.TPESampler, "before_trial", interrupted_third)
     assert _search(tmp_path, tiny_lut_path) == 130
-    assert [(t.number, t.state) for t in _trials(tmp_path)] == [(0, State.COMPLETE), (1, State.COMPLETE), (2, State.FAIL)]
+    trials = _trials(tmp_path)
+    assert [(t.number, t.state) for t in trials] == [(0, State.COMPLETE), (1, State.COMPLETE), (2, State.FAIL)]
+    assert trials[2].user_attrs[TrialAttr.STATUS] == "interrupted"  # not a "fail" in trials.csv and the summary
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_queued_candidate_whose_trial_takes_the_interrupt_is_queued_again(tmp_path, tiny_lut_path, monkeypatch):
+    """The interrupt lands as the first queued paper model becomes a trial, before its objective
+    begins: that trial ends interrupted, and the rerun trains the paper model in a trial of its own."""
+    before_trial = optuna.samplers.TPESampler.before_trial
+
+    def interrupted_first(self, study, trial):
+        before_trial(self, study, trial)
+        if trial.number == 0:
+            _interrupt()
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "before_trial", interrupted_first)
+    assert _search(tmp_path, tiny_lut_path, baselines=True) == 130
+    (stopped, *_) = _trials(tmp_path)
+    assert stopped.state == State.FAIL and stopped.user_attrs[TrialAttr.STATUS] == "interrupted" and not stopped.params
+    queued = stopped.system_attrs["fixed_params"]  # a paper model, as the search queued it
+    monkeypatch.setattr(optuna.samplers.TPESampler, "before_trial", before_trial)
+    assert _search(tmp_path, tiny_lut_path, baselines=True) == 0
+    retries = [t for t in _trials(tmp_path) if t.user_attrs.get(TrialAttr.RETRY_OF) == stopped.number]
+    assert [(t.state, t.params) for t in retries] == [(State.COMPLETE, queued)]
 
 
 def test_sigint_while_a_result_is_told(tmp_path, tiny_lut_path, monkeypatch):
@@ -78,6 +102,7 @@ def test_sigint_while_a_result_is_told(tmp_path, tiny_lut_path, monkeypatch):
     trials = _trials(tmp_path)
     assert [(t.number, t.state) for t in trials] == [(0, State.COMPLETE), (1, State.COMPLETE), (2, State.FAIL)]
     assert trials[1].value is not None and TrialAttr.WORKER not in trials[2].user_attrs  # stopped before its objective began
+    assert trials[2].user_attrs[TrialAttr.STATUS] == "interrupted"
 
 
 def test_sigint_between_a_result_and_its_record(tmp_path, tiny_lut_path, monkeypatch):

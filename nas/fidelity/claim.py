@@ -107,12 +107,17 @@ def read_claim(search: Path, width: float | None = None) -> Claim:
                  str(best.get("latency_device", "")), bool(best.get("latency_estimated", False)))
 
 
+def _settings(claim: Claim, data: str, threads: int, recipe: Recipe | None) -> tuple[Recipe, str]:
+    """The recipe (the data set's reference one unless given) and the settings id its runs carry."""
+    recipe = recipe or recipe_for(data)
+    return recipe, tier2_settings_id(data, claim.split_seed, threads, recipe)
+
+
 def run_claim(claim: Claim, folder: Path, *, seeds: Iterable[int], data: str = "fashion-mnist", threads: int = 1,
               recipe: Recipe | None = None, log: Callable[[str], None] = print) -> int:
     """Train each model with each seed that ``runs.csv`` lacks, seed by seed (winner, then
     baseline), reading the test split at the end of each run; returns the runs done."""
-    recipe = recipe or recipe_for(data)
-    sid = tier2_settings_id(data, claim.split_seed, threads, recipe)
+    recipe, sid = _settings(claim, data, threads, recipe)
     done = finished(folder / RUNS_FILE, sid, RUN_FIELDS)
     work = [(seed, model) for seed in seeds for model in claim.models if (model.arch_id, seed) not in done]
     log(f"claim: {len(done)} run(s) in {folder / RUNS_FILE}, {len(work)} to do")
@@ -130,8 +135,7 @@ def import_runs(claim: Claim, folder: Path, runs: Iterable[Path], *, data: str =
     """Lines for finished ``python -m nas.train`` runs of either model with the settings
     ``run_claim`` would use (anything else is refused, naming what differs): an hour of training
     each, not done twice. A run that did not read the test split is read on it now."""
-    recipe = recipe or recipe_for(data)
-    sid = tier2_settings_id(data, claim.split_seed, threads, recipe)
+    recipe, sid = _settings(claim, data, threads, recipe)
     done = finished(folder / RUNS_FILE, sid, RUN_FIELDS)
     models = {model.label: model for model in claim.models}
     count = 0
@@ -163,8 +167,7 @@ def claim_table(claim: Claim, folder: Path, *, seeds: list[int], data: str = "fa
     """Per model: counts, latency, and test accuracy per seed, mean and sd (NaN until in); on the
     winner's line, its difference from the baseline and the one-sided p-values each way (``TEST``)
     with a verdict that waits for every seed of both."""
-    recipe = recipe or recipe_for(data)
-    sid = tier2_settings_id(data, claim.split_seed, threads, recipe)
+    recipe, sid = _settings(claim, data, threads, recipe)
     runs = {(line["id"], int(line["seed"])): line for line in read_lines(folder / RUNS_FILE, RUN_FIELDS) if line["settings_id"] == sid}
     lines, tests = [], {}
     for model in claim.models:
