@@ -1,12 +1,15 @@
-"""Ctrl-C in Optuna's trial loop, taken only where the loop can record it.
+"""Ctrl-C in Optuna's trial loop, taken only where it can land without harm.
 
 ``Study.optimize`` catches an interrupt raised inside the objective: it fails that trial and
 stops. An interrupt that lands anywhere else in the loop (while ``study.ask`` creates the next
 trial, or while a result is told) escapes with the trial left RUNNING, and nobody ends it until
-a rerun finds it dead. ``TrialLoopInterrupts`` holds SIGINT back outside the objective, and
-from the point where the objective has a result that must be recorded whole, and raises it as
-the next objective starts or as the loop ends: every trial an interrupted search created is
-finished in its storage.
+a rerun finds it dead. One that lands inside a storage call, even within the objective, can
+leave the storage's connection half way through a transaction (SQLite then says "database is
+locked"), and the failed trial can no longer be told. ``TrialLoopInterrupts`` holds SIGINT back
+everywhere but in the objective's ``raised_here`` blocks (training, screening, waiting; never a
+storage call): it is raised where it lands there, or as the next such block or the next
+objective starts, or as the loop ends. Every trial an interrupted search created is finished in
+its storage.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import optuna
 
 
 class TrialLoopInterrupts:
-    """``with interrupts.installed(): study.optimize(interrupts.taken_in(objective), ...)``;
-    the objective calls ``interrupts.hold_until_told()`` once its result must be recorded whole."""
+    """``with interrupts.installed(): study.optimize(interrupts.taken_in(objective), ...)``; the
+    objective runs its long computations in ``with interrupts.raised_here():`` and any storage
+    call made inside one in ``with interrupts.held():``. Not installed, it changes nothing."""
 
     def __init__(self) -> None:
         self.live = False  # an interrupt is raised where it lands
@@ -39,32 +43,46 @@ class TrialLoopInterrupts:
 
     def taken_in(self, objective: Callable[[optuna.Trial], Any],
                  on_interrupt: Callable[[optuna.Trial], None] = lambda trial: None) -> Callable[[optuna.Trial], Any]:
-        """The objective, with interrupts raised where they land while it runs (Optuna fails
-        its trial) and one held back since the last trial raised as it starts. Either way
-        ``on_interrupt(trial)`` runs first, with a further interrupt held back until it is done."""
+        """The objective, with an interrupt held back since the last trial raised as it starts.
+        Whatever the objective raises it from, ``on_interrupt(trial)`` runs first, with a
+        further interrupt held back."""
 
         def run(trial: optuna.Trial) -> Any:
             try:
                 self._raise_pending()
-                self.live = True
                 return objective(trial)
             except KeyboardInterrupt:
                 self.live = False
                 on_interrupt(trial)
                 raise
-            finally:
-                self.live = False
 
         return run
 
-    def hold_until_told(self) -> None:
-        """Inside the objective: from here on an interrupt waits until this trial's result is
-        told, for a result that is complete and must reach the storage whole."""
-        self.live = False
+    @contextmanager
+    def raised_here(self) -> Iterator[None]:
+        """An interrupt is raised where it lands in this block; one held back is raised as it starts."""
+        self._raise_pending()
+        self.live = True
+        try:
+            yield
+        finally:
+            self.live = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Inside ``raised_here``: an interrupt waits while this block runs (a storage call) and
+        is raised as it ends."""
+        was, self.live = self.live, False
+        try:
+            yield
+        finally:
+            self.live = was
+        if was:
+            self._raise_pending()
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        """Hold SIGINT back outside the objective while the block runs. A process that ignores
+        """Hold SIGINT back outside ``raised_here`` while the block runs. A process that ignores
         SIGINT (started by ``nohup ... &``) or handles it its own way is left as it is."""
         previous = signal.getsignal(signal.SIGINT)
         if previous is not signal.default_int_handler:

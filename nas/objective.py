@@ -15,6 +15,7 @@ from space import SearchSpace, arch_id
 
 from .coordination import Heartbeat, earlier_trials, queue_interrupted, slots_taken, take_ticket, wait_for_claims, worker_name
 from .evaluations import Evaluation, lookup, store
+from .interrupts import TrialLoopInterrupts
 from .screens import passes_screen
 from .vocabulary import Status, TrialAttr
 
@@ -49,8 +50,8 @@ class Objective:
     finds them all taken by earlier trials is ended as ``surplus`` (pruned, not counted) and its
     worker stops. ``beat_every_s``: heartbeat period for storages without their own (journal
     files), None for the others. ``sleep``: how waits for other workers pass time.
-    ``hold_until_told``: called once a trained result is in hand, from which point Ctrl-C must
-    wait for the trial to be told (``TrialLoopInterrupts.hold_until_told``).
+    ``interrupts``: where Ctrl-C may land (``TrialLoopInterrupts.raised_here``): counting,
+    screening, training and waiting, never a storage call nor between a result and its record.
     ``screen``, ``screen_factor``: a training-free score (higher is better) that a candidate
     about to be trained must rank within the top ``1/screen_factor`` of, among the candidates of
     other architectures that trials numbered before it screened (``nas.screens.passes_screen``;
@@ -70,7 +71,7 @@ class Objective:
         target: int | None = None,
         beat_every_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        hold_until_told: Callable[[], None] = lambda: None,
+        interrupts: TrialLoopInterrupts | None = None,
         screen: Callable[[NetConfig], float] | None = None,
         screen_factor: int = 1,
     ) -> None:
@@ -84,7 +85,7 @@ class Objective:
         self.target = target
         self.beat_every_s = beat_every_s
         self.sleep = sleep
-        self.hold_until_told = hold_until_told
+        self.interrupts = interrupts or TrialLoopInterrupts()
         self.screen = screen
         self.screen_factor = screen_factor
 
@@ -119,15 +120,16 @@ class Objective:
             # (counting a large network takes seconds).
             trial.set_user_attr(TrialAttr.STATUS, Status.INFEASIBLE.value)
             return self._result(0.0, latency_ms)
-        candidate = describe(config, self.predict_ms, self.space.resolution)
+        with self.interrupts.raised_here():
+            candidate = describe(config, self.predict_ms, self.space.resolution)
         trial.set_user_attr(TrialAttr.PARAMS, candidate.params)
         trial.set_user_attr(TrialAttr.MACS, candidate.macs)
         ticket = take_ticket(trial)
-        if self.target is not None and slots_taken(earlier_trials(study, trial.number, ticket, self.sleep), self.budget_ms) >= self.target:
+        if self.target is not None and slots_taken(earlier_trials(study, trial.number, ticket, self._wait), self.budget_ms) >= self.target:
             trial.set_user_attr(TrialAttr.STATUS, Status.SURPLUS.value)
             study.stop()
             raise optuna.TrialPruned(f"the study's {self.target} evaluations are taken by earlier trials")
-        wait_for_claims(study, trial.number, ticket, candidate.arch_id, self.proxy_id, self.sleep)
+        wait_for_claims(study, trial.number, ticket, candidate.arch_id, self.proxy_id, self._wait)
         known = lookup(study, self.proxy_id, candidate.arch_id)
         if known is not None:
             trial.set_user_attr(TrialAttr.STATUS, Status.CACHED.value)
@@ -139,26 +141,34 @@ class Objective:
         accuracies: list[float] = []
 
         def report(epoch: int, accuracy: float) -> None:
-            accuracies.append(accuracy)
-            trial.set_user_attr(TrialAttr.EPOCH_ACCURACIES, list(accuracies))
-            if self.multi_objective or epoch >= self.epochs:
-                return  # Optuna does not prune multi-objective studies; pruning after the last epoch saves nothing and loses a result
-            trial.report(accuracy, epoch)
-            if trial.should_prune():
-                trial.set_user_attr(TrialAttr.STATUS, Status.PRUNED.value)
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} with accuracy {accuracy:.4f}")
+            with self.interrupts.held():
+                accuracies.append(accuracy)
+                trial.set_user_attr(TrialAttr.EPOCH_ACCURACIES, list(accuracies))
+                if self.multi_objective or epoch >= self.epochs:
+                    return  # Optuna does not prune multi-objective studies; pruning after the last epoch saves nothing and loses a result
+                trial.report(accuracy, epoch)
+                if trial.should_prune():
+                    trial.set_user_attr(TrialAttr.STATUS, Status.PRUNED.value)
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch} with accuracy {accuracy:.4f}")
 
-        accuracy, epochs, seconds = self.train(config, report)
-        self.hold_until_told()  # an interrupt from here would split the result from its record: it waits
+        with self.interrupts.raised_here():
+            accuracy, epochs, seconds = self.train(config, report)
+        # From here an interrupt waits for the next trial: it would split the result from its record.
         trial.set_user_attr(TrialAttr.STATUS, Status.TRAINED.value)
         trial.set_user_attr(TrialAttr.TRAIN_SECONDS, seconds)
         store(study, self.proxy_id, Evaluation(candidate.arch_id, accuracy, tuple(epochs), seconds, f"trial {trial.number}"))
         return self._result(accuracy, candidate.latency_ms)
 
+    def _wait(self, seconds: float) -> None:
+        """A wait for other workers, which Ctrl-C may cut short."""
+        with self.interrupts.raised_here():
+            self.sleep(seconds)
+
     def _screen(self, trial: optuna.Trial, config: NetConfig, arch: str) -> None:
         """Record the candidate's screen score; end the trial as ``screened`` unless it ranks
         within the top ``1/screen_factor``."""
-        score = self.screen(config)
+        with self.interrupts.raised_here():
+            score = self.screen(config)
         trial.set_user_attr(TrialAttr.SCREEN_SCORE, score)
         first = trial.user_attrs.get(TrialAttr.RETRY_OF, trial.number)
         earlier = {t.user_attrs[TrialAttr.ARCH_ID]: t.user_attrs[TrialAttr.SCREEN_SCORE] for t in trial.study.get_trials(deepcopy=False)

@@ -275,7 +275,7 @@ def search(args: argparse.Namespace, folder: Path, lut: LUT, space: SearchSpace,
     beat_every_s = float(args.heartbeat_seconds) if isinstance(storage, JournalStorage) else None
     interrupts = TrialLoopInterrupts()
     objective = Objective(space=space, predict_ms=lut.predict, budget_ms=budget_ms, proxy_id=proxy.proxy_id(), train=train, epochs=proxy.epochs,
-                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s, hold_until_told=interrupts.hold_until_told,
+                          multi_objective=args.multi_objective, target=args.trials, beat_every_s=beat_every_s, interrupts=interrupts,
                           screen=(lambda config: naswot(config, proxy)) if args.screen > 1 else None, screen_factor=args.screen)
     done_before = count_evaluated(study)
     if not worker and done_before < args.trials and args.confirm_top > 0 and args.confirm_seeds > 0:

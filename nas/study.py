@@ -179,8 +179,8 @@ def open_study(
     grace = getattr(storage, "grace_period", None)
     fail_dead_trials(study, **({"undeclared_after_s": float(grace)} if grace else {}))
     failed = sorted(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running)
+    queued = {t.user_attrs.get(TrialAttr.RETRY_OF) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))} - {None}
     if failed:
-        queued = {t.user_attrs.get(TrialAttr.RETRY_OF) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
         again, not_again = ([n for n in failed if (n in queued) == flag] for flag in (True, False))
         line = f"trial{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))} of a stopped run marked failed (worker gone)"
         if again:
@@ -188,4 +188,8 @@ def open_study(
         if not_again:
             line += f"; not queued again (a retry already, or stopped before its candidate was whole): {', '.join(map(str, not_again))}"
         log(line)
+    earlier_stops = sorted(queued - set(failed))  # by Ctrl-C, or found dead by an earlier rerun
+    if earlier_stops:
+        plural = "s" if len(earlier_stops) > 1 else ""
+        log(f"still queued from a stopped run: the candidate{plural} of trial{plural} {', '.join(map(str, earlier_stops))}")
     return study

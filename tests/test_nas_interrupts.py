@@ -105,6 +105,44 @@ def test_sigint_while_a_result_is_told(tmp_path, tiny_lut_path, monkeypatch):
     assert trials[2].user_attrs[TrialAttr.STATUS] == "interrupted"
 
 
+# Storage writes of the third trial, in its objective: (RDBStorage method, attr key or None, what
+# the stopped trial then holds). ``_set_trial_param`` is what the cached storage Optuna wraps it in calls.
+STORAGE_WRITES = {
+    "while a drawn parameter is stored": ("_set_trial_param", None, lambda t: TrialAttr.ARCH in t.user_attrs),
+    "while training records an epoch": ("set_trial_user_attr", TrialAttr.EPOCH_ACCURACIES,
+                                        lambda t: len(t.user_attrs[TrialAttr.EPOCH_ACCURACIES]) == 1),
+}
+
+
+@pytest.mark.parametrize("when", list(STORAGE_WRITES))
+def test_sigint_inside_a_storage_call_waits_for_it_to_end(tmp_path, tiny_lut_path, monkeypatch, when):
+    """Ctrl-C inside a storage write of the third trial's objective: the write completes, the
+    interrupt is raised after it (as the candidate is counted, or as the epoch's record ends), and
+    the stopped trial is told, marked and queued whole. Raised inside the storage call, it could
+    leave the connection mid-transaction and the trial unrecordable (SQLite: "database is locked")."""
+    method, key, holds = STORAGE_WRITES[when]
+    storage_class = optuna.storages.RDBStorage
+    original = getattr(storage_class, method)
+    written = []
+
+    def interrupted_write(self, trial_id, *args, **kwargs):
+        name = args[0] if args else kwargs["key"]  # a parameter's name, or a user attr's key
+        mine = self.get_trial_number_from_id(trial_id) == 2 and key in (None, name)
+        if mine and not written:
+            _interrupt()
+        original(self, trial_id, *args, **kwargs)
+        if mine:
+            written.append(name)
+
+    monkeypatch.setattr(storage_class, method, interrupted_write)
+    assert _search(tmp_path, tiny_lut_path) == 130
+    trials = _trials(tmp_path)
+    assert [(t.number, t.state) for t in trials[:3]] == [(0, State.COMPLETE), (1, State.COMPLETE), (2, State.FAIL)]
+    stopped = trials[2]
+    assert stopped.user_attrs[TrialAttr.STATUS] == "interrupted" and holds(stopped)
+    assert [(t.state, t.system_attrs["fixed_params"], t.user_attrs[TrialAttr.RETRY_OF]) for t in trials[3:]] == [(State.WAITING, stopped.params, 2)]
+
+
 def test_sigint_between_a_result_and_its_record(tmp_path, tiny_lut_path, monkeypatch):
     """The second training has returned and its trial says "trained": the interrupt waits until
     the result is stored and told, so a rerun finds it instead of training the candidate again."""
@@ -136,20 +174,36 @@ def test_an_interrupt_after_the_last_objective_still_stops():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_held_interrupt_lets_the_trial_finish():
-    interrupts, done = TrialLoopInterrupts(), []
+def test_an_interrupt_lands_only_in_a_raised_here_block():
+    """Outside ``raised_here`` (and in ``held`` within it) an interrupt waits: for the end of
+    ``held``, the next ``raised_here`` block or the next objective; a trial whose objective ends
+    before any of those is told its result."""
+    interrupts, events = TrialLoopInterrupts(), []
 
     def objective(trial):
-        interrupts.hold_until_told()
-        _interrupt()
-        done.append(trial)
+        _interrupt()  # held: the objective goes on
+        events.append(f"{trial}: after the interrupt")
+        if trial == "second":
+            with interrupts.raised_here():
+                events.append("never: the held interrupt is raised as the block starts")
         return 1.0
 
-    run = interrupts.taken_in(objective)
+    def on_interrupt(trial):
+        events.append(f"{trial}: interrupted")
+
+    run = interrupts.taken_in(objective, on_interrupt)
     with pytest.raises(KeyboardInterrupt), interrupts.installed():
         assert run("first") == 1.0  # its result is told
         run("second")  # raised before it begins
-    assert done == ["first"]
+    assert events == ["first: after the interrupt", "second: interrupted"]
+
+    with pytest.raises(KeyboardInterrupt), interrupts.installed():
+        with interrupts.raised_here():
+            with interrupts.held():
+                _interrupt()
+                events.append("the held block ends")
+            events.append("never: raised as the held block ends")
+    assert events[-1] == "the held block ends"
 
 
 def test_an_ignored_sigint_stays_ignored():

@@ -253,6 +253,7 @@ def test_ctrl_c_is_one_line_and_the_interrupted_candidate_is_trained_on_resume(t
     (stopped,) = [t for t in optuna.load_study(study_name="t", storage=storage).trials if t.state == optuna.trial.TrialState.FAIL]
     monkeypatch.setattr("nas.search.train_proxy", train_proxy)
     assert main(args) == 0
+    assert f"still queued from a stopped run: the candidate of trial {stopped.number}\n" in capfd.readouterr().out
     assert "1 interrupted" in (tmp_path / "t" / "summary.md").read_text()
     assert pd.read_csv(tmp_path / "t" / "trials.csv").set_index("number").loc[stopped.number, "status"] == "interrupted"
     retries = [t for t in optuna.load_study(study_name="t", storage=storage).trials if t.user_attrs.get("retry_of") == stopped.number]
