@@ -61,8 +61,9 @@ class Progress:
         else:  # a resumed run before its first evaluation: the stored trials' pace, until it has its own
             per_trial = stored_seconds_per_evaluation(study)
             eta = clock(per_trial * remaining) if per_trial is not None else "?"
+        best = best_accuracy(study)
         print(
-            f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {best_accuracy(study):.4f} | "
+            f"{self.prefix}trial {trial.number:4d} | {latency:7.2f} ms | {outcome:<22} | best {'-     ' if math.isnan(best) else f'{best:.4f}'} | "
             f"{counted}/{self.target} evaluated | {clock(elapsed)} elapsed | trials ETA {eta}",
             flush=True,
         )

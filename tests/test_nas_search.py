@@ -356,4 +356,7 @@ def test_a_resumed_run_shows_an_eta_from_the_stored_pace_until_it_has_its_own(ca
     fresh = optuna.create_study(direction="maximize")
     fresh.add_trial(study.trials[1])
     Progress(target=5, done_before=0)(fresh, fresh.trials[-1])
-    assert capsys.readouterr().out.rstrip().endswith("trials ETA ?")
+    line = capsys.readouterr().out.rstrip()
+    assert line.endswith("trials ETA ?") and "| infeasible" in line and "| best -      |" in line  # no trial scored yet
+    Progress(target=5, done_before=2)(study, study.trials[0])
+    assert "| best 0.5000 |" in capsys.readouterr().out
