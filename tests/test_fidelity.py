@@ -263,6 +263,7 @@ def test_the_proxy_is_chosen_on_the_choosing_half_alone():
 
     ranks = pd.DataFrame([
         line("tier2", "band-choose", 13, 0.9, 4000.0),  # a ground truth, not a proxy
+        line("tier1 in results/fidelity", "band-choose", 13, 0.95, 600.0),  # another setting's ground truth, likewise
         line("partial", "band-choose", 5, 0.8, 1.0),  # not every row of the half
         line("dear", "band-choose", 13, 0.5001, 60.0),
         line("cheap", "band-choose", 13, 0.4999, 20.0),  # the same to 3 decimals, and cheaper
@@ -315,7 +316,7 @@ def test_replay_refuses_a_pool_larger_than_the_rows():
         replay(frame, strategies(frame, trainings=2, factors=[2]), draws=10, seed=0)
 
 
-def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
+def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path, capsys):
     rows = read_rows(rows_file)
     run_tier1(rows, tmp_path / "tier1.csv", seeds=[0, 1], tier=dataclasses.replace(TINY_TIER, epochs=1), limit=len(rows) + 1, log=lambda _: None)
     quick = dataclasses.replace(QUICK, train_size=128, val_size=64, epochs=1)
@@ -334,6 +335,18 @@ def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path):
                                    "proxy-today@mean2 on top 50% by synflow@0", "proxy-today@0 on top 50% by params_task"}
     assert "| proxy-today@mean2 |" in text
     assert "Chosen: **" in text and "Targets are checked once tier 1 is complete." in text
+    other = tmp_path / "other-setting"  # the same runs as another setting's tier 1: it must rank exactly like tier 1
+    other.mkdir()
+    (other / "tier1.csv").write_text((tmp_path / "tier1.csv").read_text())
+    assert main(["analyse", "--rows", str(rows_file), "--dir", str(tmp_path), "--resamples", "50", "--lut", str(tiny_lut_path),
+                 "--against", str(other)]) == 0
+    ranks = pd.read_csv(tmp_path / "ranking.csv").set_index(["score", "subset"])
+    column = f"tier1 in {other}"
+    assert ranks.loc[(column, "all"), "tau"] == pytest.approx(1.0) and ranks.loc[(column, "all"), "rows"] == len(rows)
+    runs = pd.read_csv(other / "tier1.csv")
+    assert ranks.loc[(column, "all"), "cpu_seconds_per_candidate"] == pytest.approx(runs["cpu_seconds"].sum() / runs["id"].nunique(), abs=1e-3)
+    assert main(["analyse", "--rows", str(rows_file), "--dir", str(tmp_path), "--against", str(tmp_path / "nowhere")]) == 2
+    assert "no tier1.csv there" in capsys.readouterr().err
     assert main(["replay", "--table", str(tmp_path / "table.csv"), "--subset", "all", "--trainings", "1", "--factors", "2", "--draws", "50"]) == 0
     replayed = pd.read_csv(tmp_path / "replay-all.csv")
     assert set(replayed["strategy"]) == {"proxy-today", "proxy-today on top 1/2 by synflow", "synflow alone"}

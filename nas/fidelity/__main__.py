@@ -87,6 +87,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     analyse.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="tier-1 seeds planned")
     analyse.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     analyse.add_argument("--lut", type=Path, default=Path("results/lut/paper-phone.json"), help="LUT checked against the rows' pinned sha256")
+    analyse.add_argument("--against", type=Path, nargs="+", default=[], metavar="DIR",
+                         help="folders of the same rows' tier 1 in another setting (e.g. results/fidelity for a 64 px --dir): "
+                              "each one's mean is ranked against this tier 1 like tier 2")
 
     compare = sub.add_parser("compare", formatter_class=DefaultsFormatter,
                              help="train the confirmed winners of finished searches with tier 1's recipe and compare ways of searching")
@@ -241,10 +244,17 @@ def command_analyse(args: argparse.Namespace) -> None:
         tier1, tier2 = (read_lines(args.dir / name, RUN_FIELDS) for name in ("tier1.csv", "tier2.csv"))
     with user_input():
         scores = read_lines(args.dir / "scores.csv", SCORE_FIELDS)
-    frame = table(rows, tier1, tier2, scores)
-    ranks = ranking(frame, costs(tier2, scores), resamples=args.resamples)
+    others = {}
+    for folder in args.against:
+        if not (folder / "tier1.csv").is_file():
+            raise UserError(f"--against {folder}: no tier1.csv there; name a folder that holds another setting's tier 1 of the same rows")
+        with user_input():
+            others[str(folder)] = read_lines(folder / "tier1.csv", RUN_FIELDS)
+    frame = table(rows, tier1, tier2, scores, others)
+    ranks = ranking(frame, costs(tier2, scores, others), resamples=args.resamples)
     state = progress(frame, tier1, args.seeds)
-    command = "python -m nas.fidelity analyse" + (f" --dir {args.dir}" if args.dir != OUT else "")
+    command = ("python -m nas.fidelity analyse" + (f" --dir {args.dir}" if args.dir != OUT else "")
+               + (f" --against {' '.join(map(str, args.against))}" if args.against else ""))
     text = report(frame, ranks, noise_by_subset(frame), state, rows_path=args.rows, ledgers=args.dir, lut_note=lut_note(rows, args.lut), command=command)
     args.dir.mkdir(parents=True, exist_ok=True)
     (args.dir / "report.md").write_text(text)

@@ -21,6 +21,7 @@ from .ranking import Noise, bootstrap_interval, noise, tau
 from .rows import Row, file_sha256
 
 TRUTH = "tier1"
+OTHER_TRUTH = "tier1 in "  # another setting's tier 1 on the same rows (``analyse --against DIR``), read as tier 2 is
 CHEAP = ("params", "macs", "params_task", "macs_task")  # counted from the architecture: no training
 PREFILTERS = ("params_task", "synflow", "naswot")  # cheap first stages of a screening search (seed 0)
 PREFILTER_KEEP = 0.5
@@ -45,33 +46,45 @@ def per_seed(lines: list[dict[str, str]], prefix: str, value: str) -> pd.DataFra
     return wide
 
 
-def table(rows: list[Row], tier1: list[dict[str, str]], tier2: list[dict[str, str]], scores: list[dict[str, str]]) -> pd.DataFrame:
+def is_truth(name: str) -> bool:
+    """A ground truth (tier 1, tier 2 or another setting's tier 1), never a candidate score."""
+    return name in (TRUTH, "tier2") or name.startswith(OTHER_TRUTH)
+
+
+def table(rows: list[Row], tier1: list[dict[str, str]], tier2: list[dict[str, str]], scores: list[dict[str, str]],
+          others: dict[str, list[dict[str, str]]] | None = None) -> pd.DataFrame:
     """One line per row: what the rows file knows, tier 1 per seed and its mean (``tier1``),
-    tier 2's mean, and every scorer per seed and as the mean of two seeds (``<scorer>@mean2``,
-    only where both of the first two seeds are there)."""
+    tier 2's mean, the mean of each other setting's tier 1 (``others``: label -> its ledger lines;
+    column ``tier1 in <label>``), and every scorer per seed and as the mean of two seeds
+    (``<scorer>@mean2``, only where both of the first two seeds are there)."""
     base = pd.DataFrame([{"row": r.row, "id": r.id, "name": r.name, "kind": r.kind, "in_band": r.in_band, "half": r.half,
                           "latency_ms": r.latency_ms, **{c: int(getattr(r, c)) for c in CHEAP}} for r in rows]).set_index("id")
-    parts = [base, per_seed(tier1, TRUTH, "val_accuracy"), per_seed(tier2, "tier2", "val_accuracy")]
+    truths = {TRUTH: tier1, "tier2": tier2, **{OTHER_TRUTH + label: lines for label, lines in (others or {}).items()}}
+    parts = [base, *(per_seed([line for line in lines if line["id"] in base.index], name, "val_accuracy") for name, lines in truths.items())]
     for name in sorted({line["scorer"] for line in scores}):
         parts.append(per_seed([line for line in scores if line["scorer"] == name], name, "score"))
     out = pd.concat([p for p in parts if not p.empty], axis=1)
-    for prefix in [TRUTH, "tier2", *sorted({line["scorer"] for line in scores})]:
+    for prefix in [*truths, *sorted({line["scorer"] for line in scores})]:
         columns = sorted(c for c in out.columns if c.startswith(prefix + "@"))
         if not columns:
             continue
-        target = TRUTH if prefix == TRUTH else ("tier2" if prefix == "tier2" else None)
-        if target:
-            out[target] = out[columns].mean(axis=1)
+        if is_truth(prefix):
+            out[prefix] = out[columns].mean(axis=1)
         elif len(columns) >= 2:
             out[f"{prefix}@mean2"] = out[columns[:2]].mean(axis=1, skipna=False)
     return out.sort_values("row")
 
 
-def costs(tier2: list[dict[str, str]], scores: list[dict[str, str]]) -> dict[str, float]:
-    """Mean CPU seconds per candidate of each score column (cheap counts: 0)."""
+def costs(tier2: list[dict[str, str]], scores: list[dict[str, str]],
+          others: dict[str, list[dict[str, str]]] | None = None) -> dict[str, float]:
+    """Mean CPU seconds per candidate of each score column (cheap counts: 0; tier 2: per run;
+    another setting's tier 1: all its seeds' runs of a row)."""
     cost = {column: 0.0 for column in CHEAP}
     if tier2:
         cost["tier2"] = float(np.mean([float(line["cpu_seconds"]) for line in tier2]))
+    for label, lines in (others or {}).items():
+        if lines:
+            cost[OTHER_TRUTH + label] = sum(float(line["cpu_seconds"]) for line in lines) / len({line["id"] for line in lines})
     for name in {line["scorer"] for line in scores}:
         lines = [line for line in scores if line["scorer"] == name]
         one = float(np.mean([float(line["cpu_seconds"]) for line in lines]))
@@ -97,8 +110,8 @@ def ranking(frame: pd.DataFrame, cost: dict[str, float], *, resamples: int, seed
     (``screened``; its interval resamples the screened order's rows)."""
     if TRUTH not in frame:
         return pd.DataFrame(columns=["score", "subset", "rows", "tau", "low", "high", "cpu_seconds_per_candidate"])
-    columns = [c for c in frame.columns if c in CHEAP or c == "tier2" or "@" in c and not c.startswith(TRUTH + "@")
-               and not c.startswith("tier2@")]
+    columns = [c for c in frame.columns if c in CHEAP or ("@" in c and not is_truth(c.rsplit("@", 1)[0]))
+               or ("@" not in c and is_truth(c) and c != TRUTH)]
     cheap = [c for c in columns if c in PREFILTERS or c.split("@")[0] in PREFILTERS and c.endswith("@0")]
     proxies = [c for c in columns if c.startswith("proxy-")]
     lines = []
@@ -183,7 +196,7 @@ TARGET_PAPER_TAU = 0.85
 class Choice:
     """The proxy chosen on ``band-choose``: the score with the highest tau there among those
     that cover every band-choose row with a tier-1 result; a tie (to 3 decimals) goes to the
-    cheaper. Ground truths (tier 2) are not candidates. ``contenders``: how many competed, the
+    cheaper. Ground truths (``is_truth``) are not candidates. ``contenders``: how many competed, the
     size of the search that flatters the choosing half's figure."""
 
     score: str
@@ -192,7 +205,7 @@ class Choice:
 
 
 def choose(ranks: pd.DataFrame) -> Choice | None:
-    half = ranks[(ranks["subset"] == "band-choose") & (ranks["score"] != "tier2") & ranks["tau"].notna()]
+    half = ranks[(ranks["subset"] == "band-choose") & ~ranks["score"].map(is_truth) & ranks["tau"].notna()]
     if half.empty:
         return None
     covered = half[half["rows"] == half["rows"].max()]
