@@ -20,9 +20,10 @@ from conftest import TINY_SPACE
 from latency import load_lut
 from nas.errors import UserError
 from nas.fidelity.__main__ import main
-from nas.fidelity.analysis import choice_section, choose, score_order, screened
+from nas.fidelity.analysis import (TODAY, Choice, as_run, choice_section, choice_test_section, choose, noise_by_subset, ranking, recipe,
+                                   score_order, screened)
 from nas.fidelity.ledger import append_line, read_lines
-from nas.fidelity.ranking import bootstrap_interval, noise, tau
+from nas.fidelity.ranking import bootstrap_interval, noise, paired_difference, tau
 from nas.fidelity.replay import replay, strategies
 from nas.fidelity.rows import Task, draw_rows, read_rows, split_halves, write_rows
 from nas.fidelity.scorers import SCORE_FIELDS, run_scorer
@@ -229,6 +230,20 @@ def test_bootstrap_interval():
     assert bootstrap_interval(x, y, resamples=500, seed=1) == (low, high)
 
 
+def test_paired_difference_draws_the_same_rows_for_both_scores():
+    truth = [0.1, 0.5, 0.2, 0.9, 0.4, 0.7, 0.3, 0.8]
+    backwards = [-v for v in truth]
+    assert paired_difference(truth, backwards, truth, resamples=200) == (2.0, 2.0, 2.0)  # every resample: 1 - (-1)
+    assert paired_difference(truth, truth, truth, resamples=200) == (0.0, 0.0, 0.0)
+    noisy = [0.2, 0.4, 0.1, 0.8, 0.6, 0.5, 0.35, 0.9]
+    difference, low, high = paired_difference(truth, noisy, truth, resamples=500, seed=1)
+    assert difference == pytest.approx(1 - tau(noisy, truth)) and 0 <= low <= difference <= high
+    unpaired = bootstrap_interval(noisy, truth, resamples=500, seed=1)  # the noisy score's own interval is wider than the gap's
+    assert high - low < unpaired[1] - unpaired[0]
+    with pytest.raises(ValueError, match="same length"):
+        paired_difference(truth, truth[:-1], truth)
+
+
 def test_noise_of_two_seeds_by_hand():
     result = noise([0.80, 0.82, 0.84], [0.81, 0.82, 0.86])
     assert result.rows == 3 and result.seed_tau == pytest.approx(1.0)
@@ -257,36 +272,72 @@ def test_the_report_puts_a_score_over_fewer_rows_below_the_covered_ones():
     assert score_order(ranks) == ["strong", "weak", "constant", "partial"]
 
 
-def test_the_proxy_is_chosen_on_the_choosing_half_alone():
-    def line(score, subset, rows, value, cpu):
+def test_a_recipe_counts_once_with_the_mean_of_its_seeds():
+    assert recipe("proxy-x@1") == recipe("proxy-x@0") == "proxy-x@seed" and recipe("proxy-x@mean2") == "proxy-x@mean2"
+    assert recipe("proxy-x@1 on top 50% by naswot@0") == "proxy-x@seed on top 50% by naswot@0"  # the screen's seed stays
+    assert as_run("proxy-x@seed on top 50% by naswot@0") == "proxy-x@0 on top 50% by naswot@0" and as_run("params_task") == "params_task"
+
+    def line(score, rows, value, cpu, subset="band"):
         return {"score": score, "subset": subset, "rows": rows, "tau": value, "cpu_seconds_per_candidate": cpu}
 
     ranks = pd.DataFrame([
-        line("tier2", "band-choose", 13, 0.9, 4000.0),  # a ground truth, not a proxy
-        line("tier1 in results/fidelity", "band-choose", 13, 0.95, 600.0),  # another setting's ground truth, likewise
-        line("partial", "band-choose", 5, 0.8, 1.0),  # not every row of the half
-        line("dear", "band-choose", 13, 0.5001, 60.0),
-        line("cheap", "band-choose", 13, 0.4999, 20.0),  # the same to 3 decimals, and cheaper
-        line("weak", "band-choose", 13, 0.2, 0.0),
-        line("weak", "band-report", 13, 0.9, 0.0),  # the other half never decides
+        line("tier2", 26, 0.9, 4000.0),  # a ground truth, not a proxy
+        line("tier1 in results/fidelity", 26, 0.95, 600.0),  # another setting's ground truth, likewise
+        line("partial", 5, 0.8, 1.0),  # not every row
+        line("lucky@0", 26, 0.1, 10.0), line("lucky@1", 26, 0.8, 10.0),  # the best single seed, but 0.45 as a recipe
+        line("proxy-a@0 on top 50% by naswot@0", 26, 0.3, 5.0), line("proxy-a@1 on top 50% by naswot@0", 26, 0.5, 5.0),
+        line("dear", 26, 0.5001, 60.0),
+        line("cheap", 26, 0.4999, 20.0),  # the same to 3 decimals, and cheaper
+        line("weak", 26, 0.2, 0.0),
+        line("weak", 13, 0.9, 0.0, subset="band-report"),  # another subset never decides
     ])
     picked = choose(ranks)
-    assert (picked.score, picked.contenders) == ("cheap", 3) and picked.choose_tau == pytest.approx(0.4999)
+    assert (picked.recipe, picked.contenders, picked.subset) == ("cheap", 5, "band") and picked.tau == pytest.approx(0.4999)
+    assert choose(ranks[ranks["score"] != "cheap"]).recipe == "dear"
+    assert choose(ranks[~ranks["score"].isin(["cheap", "dear"])]).recipe == "lucky@seed"  # 0.45 over the screen's 0.40
     assert choose(ranks[ranks["subset"] == "band-report"]) is None
 
 
-def test_targets_are_checked_on_the_reporting_half_against_the_ceiling():
-    def lines(score, choose_tau, report_tau, paper_tau):
-        return [{"score": score, "subset": subset, "rows": 13, "tau": value, "low": value - 0.3, "high": value + 0.3,
-                 "cpu_seconds_per_candidate": 20.0} for subset, value in (("band-choose", choose_tau), ("band-report", report_tau), ("paper", paper_tau))]
+def test_the_choice_section_checks_the_paper_target_against_the_ceiling():
+    def lines(score, band_tau, paper_tau):
+        return [{"score": score, "subset": subset, "rows": 26, "tau": value, "low": value - 0.3, "high": value + 0.3,
+                 "cpu_seconds_per_candidate": 20.0} for subset, value in (("band", band_tau), ("paper", paper_tau))]
 
-    ranks = pd.DataFrame(lines("proxy-new@0", 0.7, 0.45, 0.9) + lines("proxy-today@0", 0.3, 0.2, 0.6) + lines("params_task", 0.1, 0.3, 0.9))
-    ceiling = {"band": noise([0.1, 0.2, 0.3, 0.4], [0.1, 0.3, 0.2, 0.4]), "paper": noise([0.1, 0.2, 0.3], [0.1, 0.2, 0.3])}
-    assert ceiling["band"].seed_tau == pytest.approx(2 / 3)  # so the band's target is 0.57, below 0.6
+    ranks = pd.DataFrame(lines("proxy-new@0", 0.7, 0.8) + lines("proxy-new@1", 0.5, 0.9) + lines("proxy-today@0", 0.3, 0.6)
+                         + lines("params_task", 0.1, 0.9))
+    ceiling = {"paper": noise([0.1, 0.2, 0.3, 0.4], [0.1, 0.3, 0.2, 0.4])}
     text = "\n".join(choice_section(ranks, ceiling, complete=True))
-    assert "Chosen: **proxy-new@0**" in text
-    assert "band-report tau 0.45 against a target of 0.57" in text and ": not met; above #params' 0.30: met." in text
-    assert "paper tau 0.90 against a target of 0.85" in text and "1.00 when lower): met." in text
+    assert "Chosen: **proxy-new@seed** (tau 0.60)" in text and "| proxy-new@0 | 20.0 | 0.70 [0.40, 1.00] (n=26) |" in text
+    assert "paper tau of proxy-new@0 0.80 against a target of 0.67" in text and "0.67 when lower): met." in text
+    assert "checked once tier 1 is complete" in "\n".join(choice_section(ranks, ceiling, complete=False))
+
+
+def _test_rows(truth_0, truth_1, **scores):
+    """A table of band rows as ``analysis.table`` writes it: tier 1 per seed and its mean, and scores."""
+    frame = pd.DataFrame({"tier1@0": truth_0, "tier1@1": truth_1, **scores}, index=[f"r{i}" for i in range(len(truth_0))])
+    frame["tier1"] = frame[["tier1@0", "tier1@1"]].mean(axis=1)
+    return frame.assign(in_band=True, half="choose", kind="band")
+
+
+def test_a_pick_from_other_rows_passes_or_fails_as_the_fresh_rows_readme_fixed_it():
+    truth = [0.80 + 0.01 * i for i in range(10)]
+    again = [t + (0.035 if i % 2 else 0.0) for i, t in enumerate(truth)]  # the ceiling: seed tau 0.69, so the band's target is 0.59
+    mean = [(a + b) / 2 for a, b in zip(truth, again)]
+    shuffled = [truth[i] for i in (3, 0, 7, 1, 9, 2, 5, 8, 4, 6)]
+    frame = _test_rows(truth, again, **{"proxy-new@0": mean, TODAY: shuffled, "naswot@0": shuffled, "params_task": shuffled})
+    noises = noise_by_subset(frame)
+    assert noises["band"].seed_tau == pytest.approx(31 / 45)
+    ranks = ranking(frame, {}, resamples=200)
+    good = Choice("proxy-new@seed", 0.5, 7, "band")
+    text = "\n".join(choice_test_section(frame, ranks, noises, good, "elsewhere", complete=True, resamples=200))
+    assert "tested on these rows" in text and "read here as `proxy-new@0`" in text
+    assert "tau 1.00 against 0.59" in text and "**The pick passes.**" in text
+    assert "tau difference +" in text and "**better than today's**" in text and "the search's default becomes the pick" in text
+    worse = _test_rows(truth, again, **{"proxy-new@0": [-t for t in mean], TODAY: shuffled, "naswot@0": shuffled, "params_task": shuffled})
+    text = "\n".join(choice_test_section(worse, ranking(worse, {}, resamples=200), noises, good, "elsewhere", complete=True, resamples=200))
+    assert "**The pick fails.**" in text and "**worse than today's**" in text and "default stays today's recipe" in text
+    partial = choice_test_section(frame, ranks, noises, good, "elsewhere", complete=False, resamples=200)
+    assert "The test is decided once tier 1 is complete and every score above covers these rows." in partial
 
 
 def _replay_frame(truth, proxy, cheap):
@@ -334,7 +385,7 @@ def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path, cap
     assert set(ranks["score"]) >= {"params", "macs_task", "synflow@0", "synflow@1", "synflow@mean2",
                                    "proxy-today@mean2 on top 50% by synflow@0", "proxy-today@0 on top 50% by params_task"}
     assert "| proxy-today@mean2 |" in text
-    assert "Chosen: **" in text and "Targets are checked once tier 1 is complete." in text
+    assert "Chosen: **" in text and "The paper-width target is checked once tier 1 is complete." in text
     other = tmp_path / "other-setting"  # the same runs as another setting's tier 1: it must rank exactly like tier 1
     other.mkdir()
     (other / "tier1.csv").write_text((tmp_path / "tier1.csv").read_text())
@@ -347,6 +398,16 @@ def test_analyse_reports_partial_results(rows_file, tmp_path, tiny_lut_path, cap
     assert ranks.loc[(column, "all"), "cpu_seconds_per_candidate"] == pytest.approx(runs["cpu_seconds"].sum() / runs["id"].nunique(), abs=1e-3)
     assert main(["analyse", "--rows", str(rows_file), "--dir", str(tmp_path), "--against", str(tmp_path / "nowhere")]) == 2
     assert "no tier1.csv there" in capsys.readouterr().err
+    tested = tmp_path / "tested"  # the same rows as if drawn afresh: the pick made on tmp_path's band is tested there
+    tested.mkdir()
+    for name in ("tier1.csv", "scores.csv"):
+        (tested / name).write_text((tmp_path / name).read_text())
+    assert main(["analyse", "--rows", str(rows_file), "--dir", str(tested), "--resamples", "50", "--chosen-in", str(tmp_path)]) == 0
+    text = (tested / "report.md").read_text()
+    assert f"## The proxy chosen in `{tmp_path}`, tested on these rows" in text and "## The proxy chosen on `band`" not in text
+    assert "The test is decided once tier 1 is complete" in text and f"--chosen-in {tmp_path}" in text
+    assert main(["analyse", "--rows", str(rows_file), "--dir", str(tested), "--chosen-in", str(tmp_path / "nowhere")]) == 2
+    assert "no ranking.csv there; run python -m nas.fidelity analyse --dir" in capsys.readouterr().err
     assert main(["replay", "--table", str(tmp_path / "table.csv"), "--subset", "all", "--trainings", "1", "--factors", "2", "--draws", "50"]) == 0
     replayed = pd.read_csv(tmp_path / "replay-all.csv")
     assert set(replayed["strategy"]) == {"proxy-today", "proxy-today on top 1/2 by synflow", "synflow alone"}

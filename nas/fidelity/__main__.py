@@ -90,6 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     analyse.add_argument("--against", type=Path, nargs="+", default=[], metavar="DIR",
                          help="folders of the same rows' tier 1 in another setting (e.g. results/fidelity for a 64 px --dir): "
                               "each one's mean is ranked against this tier 1 like tier 2")
+    analyse.add_argument("--chosen-in", type=Path, default=None, metavar="DIR",
+                         help="a folder whose ranking.csv chooses the proxy (on its band rows); these rows, drawn after, test the pick")
 
     compare = sub.add_parser("compare", formatter_class=DefaultsFormatter,
                              help="train the confirmed winners of finished searches with tier 1's recipe and compare ways of searching")
@@ -234,7 +236,9 @@ def command_score(args: argparse.Namespace) -> None:
 
 
 def command_analyse(args: argparse.Namespace) -> None:
-    from .analysis import costs, lut_note, noise_by_subset, progress, ranking, report, table
+    import pandas as pd
+
+    from .analysis import choice_test_section, choose, costs, lut_note, noise_by_subset, progress, ranking, report, table
     from .ledger import read_lines
     from .scorers import SCORE_FIELDS
     from .tiers import RUN_FIELDS
@@ -250,12 +254,26 @@ def command_analyse(args: argparse.Namespace) -> None:
             raise UserError(f"--against {folder}: no tier1.csv there; name a folder that holds another setting's tier 1 of the same rows")
         with user_input():
             others[str(folder)] = read_lines(folder / "tier1.csv", RUN_FIELDS)
+    picked = None
+    if args.chosen_in is not None:
+        source = args.chosen_in / "ranking.csv"
+        if not source.is_file():
+            raise UserError(f"--chosen-in {args.chosen_in}: no ranking.csv there; run python -m nas.fidelity analyse --dir {args.chosen_in} first")
+        picked = choose(pd.read_csv(source))
+        if picked is None:
+            raise UserError(f"--chosen-in {args.chosen_in}: its ranking.csv has no score with a tau on the band; it chooses nothing yet")
     frame = table(rows, tier1, tier2, scores, others)
     ranks = ranking(frame, costs(tier2, scores, others), resamples=args.resamples)
     state = progress(frame, tier1, args.seeds)
-    command = ("python -m nas.fidelity analyse" + (f" --dir {args.dir}" if args.dir != OUT else "")
-               + (f" --against {' '.join(map(str, args.against))}" if args.against else ""))
-    text = report(frame, ranks, noise_by_subset(frame), state, rows_path=args.rows, ledgers=args.dir, lut_note=lut_note(rows, args.lut), command=command)
+    noises = noise_by_subset(frame)
+    command = ("python -m nas.fidelity analyse" + (f" --rows {args.rows}" if args.rows != ROWS else "")
+               + (f" --dir {args.dir}" if args.dir != OUT else "")
+               + (f" --against {' '.join(map(str, args.against))}" if args.against else "")
+               + (f" --chosen-in {args.chosen_in}" if args.chosen_in is not None else ""))
+    choice = None if picked is None else choice_test_section(frame, ranks, noises, picked, str(args.chosen_in),
+                                                             complete=state.done == state.planned, resamples=args.resamples)
+    text = report(frame, ranks, noises, state, rows_path=args.rows, ledgers=args.dir, lut_note=lut_note(rows, args.lut),
+                  command=command, choice=choice)
     args.dir.mkdir(parents=True, exist_ok=True)
     (args.dir / "report.md").write_text(text)
     ranks.to_csv(args.dir / "ranking.csv", index=False, float_format="%.4f")

@@ -9,6 +9,7 @@ a partial report that says how partial it is.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .ranking import Noise, bootstrap_interval, noise, tau
+from .ranking import Noise, bootstrap_interval, noise, paired_difference, tau
 from .rows import Row, file_sha256
 
 TRUTH = "tier1"
@@ -25,6 +26,7 @@ OTHER_TRUTH = "tier1 in "  # another setting's tier 1 on the same rows (``analys
 CHEAP = ("params", "macs", "params_task", "macs_task")  # counted from the architecture: no training
 PREFILTERS = ("params_task", "synflow", "naswot")  # cheap first stages of a screening search (seed 0)
 PREFILTER_KEEP = 0.5
+SCREENED = re.compile(r"(?P<second>.+) on top (?P<keep>\d+)% by (?P<first>.+)")  # a screen's score name, as ``screen_name`` writes it
 SUBSETS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
     "band": lambda t: t["in_band"],
     "band-choose": lambda t: t["half"] == "choose",
@@ -102,6 +104,20 @@ def screened(cheap: pd.Series, expensive: pd.Series, keep: float) -> pd.Series:
     return pd.concat([order, 2 + expensive[kept].rank(pct=True)]).reindex(cheap.index)
 
 
+def screen_name(second: str, keep: float, first: str) -> str:
+    return f"{second} on top {keep:.0%} by {first}"
+
+
+def score_series(rows: pd.DataFrame, score: str) -> pd.Series:
+    """A score's values over ``rows`` where it has one: a column, or for a screen's name the
+    order ``screened`` gives the rows that have both of its stages."""
+    parts = SCREENED.fullmatch(score)
+    if parts is None:
+        return rows[score].dropna()
+    both = rows[[parts["first"], parts["second"]]].dropna()
+    return screened(both[parts["first"]], both[parts["second"]], int(parts["keep"]) / 100)
+
+
 def ranking(frame: pd.DataFrame, cost: dict[str, float], *, resamples: int, seed: int = 0,
             keep: float = PREFILTER_KEEP) -> pd.DataFrame:
     """Kendall tau of every score column against tier 1's mean, per subset, with a bootstrap
@@ -128,9 +144,8 @@ def ranking(frame: pd.DataFrame, cost: dict[str, float], *, resamples: int, seed
             add(column, rows[column].dropna(), subset, cost.get(column, math.nan))
         for first in cheap:
             for second in proxies:
-                both = rows[[first, second]].dropna()
-                add(f"{second} on top {keep:.0%} by {first}", screened(both[first], both[second], keep), subset,
-                    cost.get(first, math.nan) + keep * cost.get(second, math.nan))
+                name = screen_name(second, keep, first)
+                add(name, score_series(rows, name), subset, cost.get(first, math.nan) + keep * cost.get(second, math.nan))
     return pd.DataFrame(lines)
 
 
@@ -192,25 +207,50 @@ TARGET_BAND_TAU = 0.6  # the issue's targets for the chosen proxy (band: or with
 TARGET_PAPER_TAU = 0.85
 
 
+CHOICE_SUBSET = "band"  # the rule chooses on every band row; rows drawn afterwards test the pick (``choice_test_section``)
+SEED = re.compile(r"@\d+$")
+
+
+def recipe(score: str) -> str:
+    """The recipe a score stands for. A search cannot choose its training seed, so one seed's
+    score (``proxy-x@1``) stands for ``proxy-x@seed``, as do its other seeds; a mean of seeds
+    (``@mean2``), a cheap count, and a screen's first stage (always seed 0) stay as they are."""
+    parts = SCREENED.fullmatch(score)
+    if parts is not None:
+        return recipe(parts["second"]) + score[parts.end("second"):]
+    return SEED.sub("@seed", score)
+
+
+def as_run(recipe_name: str) -> str:
+    """The score column a recipe is read from on new rows: the search's seed, 0."""
+    parts = SCREENED.fullmatch(recipe_name)
+    second = parts["second"] if parts else recipe_name
+    return second.replace("@seed", "@0") + (recipe_name[parts.end("second"):] if parts else "")
+
+
 @dataclass(frozen=True)
 class Choice:
-    """The proxy chosen on ``band-choose``: the score with the highest tau there among those
-    that cover every band-choose row with a tier-1 result; a tie (to 3 decimals) goes to the
-    cheaper. Ground truths (``is_truth``) are not candidates. ``contenders``: how many competed, the
-    size of the search that flatters the choosing half's figure."""
+    """The proxy recipe chosen on ``subset``: the highest tau there, a recipe's seeds counting as
+    one contender with the mean of their taus, among the scores that cover every row of it with
+    a tier-1 result; a tie (to 3 decimals) goes to the cheaper. Ground truths (``is_truth``) are
+    not candidates. ``contenders``: how many recipes competed, the size of the search that
+    flatters ``tau``."""
 
-    score: str
-    choose_tau: float
+    recipe: str
+    tau: float
     contenders: int
+    subset: str
 
 
-def choose(ranks: pd.DataFrame) -> Choice | None:
-    half = ranks[(ranks["subset"] == "band-choose") & ~ranks["score"].map(is_truth) & ranks["tau"].notna()]
-    if half.empty:
+def choose(ranks: pd.DataFrame, subset: str = CHOICE_SUBSET) -> Choice | None:
+    lines = ranks[(ranks["subset"] == subset) & ~ranks["score"].map(is_truth) & ranks["tau"].notna()]
+    if lines.empty:
         return None
-    covered = half[half["rows"] == half["rows"].max()]
-    best = covered.assign(rounded=covered["tau"].round(3)).sort_values(["rounded", "cpu_seconds_per_candidate"], ascending=[False, True]).iloc[0]
-    return Choice(str(best["score"]), float(best["tau"]), len(covered))
+    covered = lines[lines["rows"] == lines["rows"].max()]
+    merit = covered.assign(recipe=covered["score"].map(recipe)).groupby("recipe").agg(
+        tau=("tau", "mean"), cost=("cpu_seconds_per_candidate", "mean"))
+    best = merit.assign(rounded=merit["tau"].round(3)).sort_values(["rounded", "cost"], ascending=[False, True], kind="stable")
+    return Choice(str(best.index[0]), float(best["tau"].iloc[0]), len(merit), subset)
 
 
 def _line(ranks: pd.DataFrame, score: str, subset: str) -> pd.Series | None:
@@ -231,35 +271,82 @@ def _cost(ranks: pd.DataFrame, score: str) -> str:
     return "-" if cost.empty or math.isnan(cost.iloc[0]) else f"{cost.iloc[0]:.1f}"
 
 
-def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool) -> list[str]:
-    """The chosen proxy beside today's recipe and #params, on the half it was not chosen on, and
-    the issue's targets checked there (only once tier 1 is complete)."""
-    picked = choose(ranks)
-    lines = ["## The proxy chosen on band-choose, reported on band-report", ""]
-    if picked is None:
-        return lines + ["No score has a tau on band-choose yet.", ""]
-    lines += [f"Rule: the highest tau on `band-choose` among the {picked.contenders} scores covering all its rows (a tie to "
-              f"3 decimals goes to the cheaper). Chosen: **{picked.score}** (tau {picked.choose_tau:.2f} there, flattered "
-              f"by the choice). Its figures on `band-report`, `paper` and `all` are the ones to read.", "",
-              "| score | CPU s / candidate | band-report | paper | all |", "|---|---|---|---|---|"]
-    for score in dict.fromkeys([picked.score, TODAY, "params_task"]):
-        lines.append(f"| {score} | {_cost(ranks, score)} | " + " | ".join(_cell(ranks, score, subset) for subset in ("band-report", "paper", "all")) + " |")
-    lines.append("")
-    if not complete:
-        return lines + ["Targets are checked once tier 1 is complete.", ""]
-    report_tau, params_tau, paper_tau = (_line(ranks, score, subset)["tau"] for score, subset in
-                                         ((picked.score, "band-report"), ("params_task", "band-report"), (picked.score, "paper")))
+def _targets(noises: dict[str, Noise]) -> tuple[float, float, float, float]:
+    """The issue's targets and the ceilings they bend to: band target, band ceiling, paper target, paper ceiling."""
     band_ceiling = noises["band"].seed_tau if "band" in noises else math.nan
     paper_ceiling = noises["paper"].seed_tau if "paper" in noises else math.nan
     band_target = min(TARGET_BAND_TAU, band_ceiling - 0.1) if not math.isnan(band_ceiling) else TARGET_BAND_TAU
     paper_target = min(TARGET_PAPER_TAU, paper_ceiling) if not math.isnan(paper_ceiling) else TARGET_PAPER_TAU
-    met = lambda ok: "met" if ok else "not met"  # noqa: E731
+    return band_target, band_ceiling, paper_target, paper_ceiling
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def choice_section(ranks: pd.DataFrame, noises: dict[str, Noise], complete: bool) -> list[str]:
+    """The recipe the rule chooses on these rows, beside today's recipe and #params, and the
+    paper-width target checked (once tier 1 is complete). Its band figure is flattered by the
+    choice: rows drawn afterwards test it (``analyse --chosen-in``)."""
+    picked = choose(ranks)
+    lines = [f"## The proxy chosen on `{CHOICE_SUBSET}`", ""]
+    if picked is None:
+        return lines + [f"No score has a tau on `{CHOICE_SUBSET}` yet.", ""]
+    shown = as_run(picked.recipe)
+    lines += [f"Rule: the highest tau on `{picked.subset}` among the {picked.contenders} recipes covering all its rows, a recipe's "
+              f"seeds counting as one with the mean of their taus (a search cannot choose its seed); a tie to 3 decimals goes to "
+              f"the cheaper. Chosen: **{picked.recipe}** (tau {picked.tau:.2f}). That figure is flattered by the choice: the test "
+              f"is on rows drawn after it (`python -m nas.fidelity analyse --rows NEW_ROWS --dir NEW_DIR --chosen-in THIS_DIR`).", "",
+              f"| score | CPU s / candidate | {picked.subset} | paper | all |", "|---|---|---|---|---|"]
+    for score in dict.fromkeys([shown, TODAY, "params_task"]):
+        lines.append(f"| {score} | {_cost(ranks, score)} | " + " | ".join(_cell(ranks, score, subset) for subset in (picked.subset, "paper", "all")) + " |")
+    lines.append("")
+    paper = _line(ranks, shown, "paper")
+    if not complete or paper is None:
+        return lines + ["The paper-width target is checked once tier 1 is complete.", ""]
+    _, _, paper_target, paper_ceiling = _targets(noises)
+    return lines + [f"- paper tau of {shown} {paper['tau']:.2f} against a target of {paper_target:.2f} (0.85, or tier 1's own seed "
+                    f"tau over the paper widths {paper_ceiling:.2f} when lower): {_met(paper['tau'] >= paper_target)}.", ""]
+
+
+SCREEN_OF_TODAY = screen_name(TODAY, PREFILTER_KEEP, "naswot@0")
+
+
+def choice_test_section(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], picked: Choice, source: str,
+                        *, complete: bool, resamples: int, seed: int = 0) -> list[str]:
+    """The test of a recipe chosen on other rows (``source``) on these rows, as the fresh rows'
+    README fixed it before their results: its tau on this folder's band beside today's recipe,
+    today's on NASWOT's top half, NASWOT and #params; the target; and the paired bootstrap of
+    its difference from today's recipe."""
+    shown = as_run(picked.recipe)
+    lines = [f"## The proxy chosen in `{source}`, tested on these rows", "",
+             f"Chosen there on `{picked.subset}` among {picked.contenders} recipes: **{picked.recipe}** (tau {picked.tau:.2f} there); "
+             f"read here as `{shown}`. Kendall tau-b against tier 1's seed mean on this folder's `band` rows, 95 % bootstrap interval:", "",
+             "| score | CPU s / candidate | band |", "|---|---|---|"]
+    named = list(dict.fromkeys([shown, TODAY, SCREEN_OF_TODAY, "naswot@0", "params_task"]))
+    for score in named:
+        lines.append(f"| {score} | {_cost(ranks, score)} | {_cell(ranks, score, 'band')} |")
+    lines.append("")
+    found = {score: _line(ranks, score, "band") for score in named}
+    if not complete or any(line is None or math.isnan(line["tau"]) for line in found.values()):
+        return lines + ["The test is decided once tier 1 is complete and every score above covers these rows.", ""]
+    band_target, band_ceiling, _, _ = _targets(noises)
+    tau_pick, tau_params = found[shown]["tau"], found["params_task"]["tau"]
+    passes = tau_pick >= band_target and tau_pick > tau_params
+    rows = frame[SUBSETS["band"](frame) & frame[TRUTH].notna()]
+    pick_values, today_values = score_series(rows, shown), score_series(rows, TODAY)
+    common = pick_values.index.intersection(today_values.index)
+    difference, low, high = paired_difference(pick_values[common].tolist(), today_values[common].tolist(), rows.loc[common, TRUTH].tolist(),
+                                              resamples=resamples, seed=seed)
+    better = "better than" if low > 0 else "worse than" if high < 0 else "not distinguishable from"
+    default = "becomes the pick" if passes else "stays today's recipe"
     return lines + [
-        f"- band-report tau {report_tau:.2f} against a target of {band_target:.2f} (0.6, or tier 1's own seed tau in the band "
-        f"{band_ceiling:.2f} less 0.1 when that is lower): {met(report_tau >= band_target)}; above #params' {params_tau:.2f}: "
-        f"{met(report_tau > params_tau)}.",
-        f"- paper tau {paper_tau:.2f} against a target of {paper_target:.2f} (0.85, or tier 1's own seed tau over the paper "
-        f"widths {paper_ceiling:.2f} when lower): {met(paper_tau >= paper_target)}.",
+        f"- Target: tau {tau_pick:.2f} against {band_target:.2f} (0.6, or tier 1's own seed tau here {band_ceiling:.2f} less 0.1 "
+        f"when that is lower): {_met(tau_pick >= band_target)}; above #params' {tau_params:.2f}: {_met(tau_pick > tau_params)}. "
+        f"**The pick {'passes' if passes else 'fails'}.**",
+        f"- Against today's recipe ({TODAY}): tau difference {difference:+.2f} [{low:+.2f}, {high:+.2f}] (paired bootstrap over "
+        f"{len(common)} rows, 95 %): **{better} today's**.",
+        f"- By the rule fixed before these results, the search's default {default}.",
         "",
     ]
 
@@ -273,8 +360,9 @@ def _fixed(value: float, digits: int) -> str:
 
 
 def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], state: Progress, *, rows_path: Path,
-           ledgers: Path, lut_note: str, command: str) -> str:
-    """The Markdown report."""
+           ledgers: Path, lut_note: str, command: str, choice: list[str] | None = None) -> str:
+    """The Markdown report; ``choice`` replaces the section that chooses on these rows (with the
+    test of a choice made elsewhere, ``choice_test_section``)."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     partial = state.done < state.planned
     lines = [
@@ -316,7 +404,7 @@ def report(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[str, Noise], s
             lines.append(f"| {score} | {_cost(ranks, score)} | " + " | ".join(_cell(ranks, score, subset) for subset in SUBSETS) + " |")
     lines += ["", "The halves `band-choose` and `band-report` are fixed in the rows file.", ""]
     if not ranks.empty:
-        lines += choice_section(ranks, noises, complete=not partial)
+        lines += choice if choice is not None else choice_section(ranks, noises, complete=not partial)
     seeds = sorted(c for c in frame.columns if c.startswith(TRUTH + "@"))
     trained = frame[frame[TRUTH].notna()].sort_values(TRUTH, ascending=False) if TRUTH in frame else frame.iloc[:0]
     if not trained.empty:

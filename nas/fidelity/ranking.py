@@ -48,6 +48,27 @@ def bootstrap_interval(x: Sequence[float], y: Sequence[float], *, resamples: int
     return float(low), float(high)
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float], truth: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES,
+                      level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``tau(a, truth) - tau(b, truth)`` with a percentile bootstrap interval that draws the
+    same rows for both scores (they are compared on the same architectures, so their errors
+    are correlated and a difference of two separate intervals would be too wide)."""
+    arrays = [np.asarray(v, dtype=float) for v in (a, b, truth)]
+    if len({len(v) for v in arrays}) != 1:
+        raise ValueError(f"a, b and truth must be the same length, got {', '.join(str(len(v)) for v in arrays)}")
+    x, z, y = arrays
+    difference = tau(x, y) - tau(z, y)
+    if len(y) < 3:
+        return difference, math.nan, math.nan
+    picks = np.random.default_rng(seed).integers(0, len(y), (resamples, len(y)))
+    diffs = _taus(x[picks], y[picks]) - _taus(z[picks], y[picks])
+    diffs = diffs[~np.isnan(diffs)]
+    if not diffs.size:
+        return difference, math.nan, math.nan
+    low, high = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return difference, float(low), float(high)
+
+
 @dataclass(frozen=True)
 class Noise:
     """The ground truth against itself, over rows trained with two seeds.
