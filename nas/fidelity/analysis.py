@@ -118,6 +118,11 @@ def score_series(rows: pd.DataFrame, score: str) -> pd.Series:
     return screened(both[parts["first"]], both[parts["second"]], int(parts["keep"]) / 100)
 
 
+def truth_rows(frame: pd.DataFrame, subset: str) -> pd.DataFrame:
+    """The rows of ``subset`` that have a tier-1 result: what every tau is computed over."""
+    return frame[SUBSETS[subset](frame) & frame[TRUTH].notna()]
+
+
 def ranking(frame: pd.DataFrame, cost: dict[str, float], *, resamples: int, seed: int = 0,
             keep: float = PREFILTER_KEEP) -> pd.DataFrame:
     """Kendall tau of every score column against tier 1's mean, per subset, with a bootstrap
@@ -138,10 +143,10 @@ def ranking(frame: pd.DataFrame, cost: dict[str, float], *, resamples: int, seed
         lines.append({"score": name, "subset": subset, "rows": len(values), "tau": tau(x, y), "low": low, "high": high,
                       "cpu_seconds_per_candidate": cpu})
 
-    for subset, pick in SUBSETS.items():
-        rows = frame[pick(frame) & frame[TRUTH].notna()]
+    for subset in SUBSETS:
+        rows = truth_rows(frame, subset)
         for column in columns:
-            add(column, rows[column].dropna(), subset, cost.get(column, math.nan))
+            add(column, score_series(rows, column), subset, cost.get(column, math.nan))
         for first in cheap:
             for second in proxies:
                 name = screen_name(second, keep, first)
@@ -211,21 +216,23 @@ CHOICE_SUBSET = "band"  # the rule chooses on every band row; rows drawn afterwa
 SEED = re.compile(r"@\d+$")
 
 
+def _trained_part(score: str, change: Callable[[str], str]) -> str:
+    """``score`` with ``change`` applied to the part that is trained: the whole name, or a
+    screen's second stage (its cheap first stage is left as it is)."""
+    parts = SCREENED.fullmatch(score)
+    return change(score) if parts is None else change(parts["second"]) + score[parts.end("second"):]
+
+
 def recipe(score: str) -> str:
     """The recipe a score stands for. A search cannot choose its training seed, so one seed's
     score (``proxy-x@1``) stands for ``proxy-x@seed``, as do its other seeds; a mean of seeds
     (``@mean2``), a cheap count, and a screen's first stage (always seed 0) stay as they are."""
-    parts = SCREENED.fullmatch(score)
-    if parts is not None:
-        return recipe(parts["second"]) + score[parts.end("second"):]
-    return SEED.sub("@seed", score)
+    return _trained_part(score, lambda name: SEED.sub("@seed", name))
 
 
 def as_run(recipe_name: str) -> str:
     """The score column a recipe is read from on new rows: the search's seed, 0."""
-    parts = SCREENED.fullmatch(recipe_name)
-    second = parts["second"] if parts else recipe_name
-    return second.replace("@seed", "@0") + (recipe_name[parts.end("second"):] if parts else "")
+    return _trained_part(recipe_name, lambda name: name.replace("@seed", "@0"))
 
 
 @dataclass(frozen=True)
@@ -333,7 +340,7 @@ def choice_test_section(frame: pd.DataFrame, ranks: pd.DataFrame, noises: dict[s
     band_target, band_ceiling, _, _ = _targets(noises)
     tau_pick, tau_params = found[shown]["tau"], found["params_task"]["tau"]
     passes = tau_pick >= band_target and tau_pick > tau_params
-    rows = frame[SUBSETS["band"](frame) & frame[TRUTH].notna()]
+    rows = truth_rows(frame, "band")
     pick_values, today_values = score_series(rows, shown), score_series(rows, TODAY)
     common = pick_values.index.intersection(today_values.index)
     difference, low, high = paired_difference(pick_values[common].tolist(), today_values[common].tolist(), rows.loc[common, TRUTH].tolist(),

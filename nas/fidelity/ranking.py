@@ -40,11 +40,15 @@ def bootstrap_interval(x: Sequence[float], y: Sequence[float], *, resamples: int
     if len(x_arr) < 3:
         return math.nan, math.nan
     picks = np.random.default_rng(seed).integers(0, len(x_arr), (resamples, len(x_arr)))
-    taus = _taus(x_arr[picks], y_arr[picks])
-    taus = taus[~np.isnan(taus)]
-    if not taus.size:
+    return _percentiles(_taus(x_arr[picks], y_arr[picks]), level)
+
+
+def _percentiles(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` interval of bootstrap samples, leaving out the undefined (nan) ones."""
+    samples = samples[~np.isnan(samples)]
+    if not samples.size:
         return math.nan, math.nan
-    low, high = np.quantile(taus, [(1 - level) / 2, 1 - (1 - level) / 2])
+    low, high = np.quantile(samples, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(low), float(high)
 
 
@@ -61,12 +65,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], truth: Sequence[fl
     if len(y) < 3:
         return difference, math.nan, math.nan
     picks = np.random.default_rng(seed).integers(0, len(y), (resamples, len(y)))
-    diffs = _taus(x[picks], y[picks]) - _taus(z[picks], y[picks])
-    diffs = diffs[~np.isnan(diffs)]
-    if not diffs.size:
-        return difference, math.nan, math.nan
-    low, high = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return difference, float(low), float(high)
+    return difference, *_percentiles(_taus(x[picks], y[picks]) - _taus(z[picks], y[picks]), level)
 
 
 @dataclass(frozen=True)
